@@ -1,0 +1,1 @@
+"""Composition root: builds the hooks the data plane calls from config (identity, policy, telemetry, audit)."""

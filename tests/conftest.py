@@ -1,0 +1,1 @@
+"""Shared test fixtures. Layer-specific fixtures live in each tests/<layer>/conftest.py."""
