@@ -20,14 +20,21 @@
     │   ├── UnsupportedContentType   protocol.unsupported_media     415
     │   ├── SseEventTooLarge         protocol.sse_event_too_large   (stream error)
     │   └── OriginNotAllowed         protocol.origin_not_allowed    403
-    ├── IdentityError                identity.*                     401
+    ├── IdentityError                identity.invalid               401 (.data: www_authenticate)
+    │   ├── InvalidToken             identity.invalid_token         401
+    │   ├── IdentityRequired         identity.required              401
+    │   ├── AmbiguousIdentity        identity.ambiguous_header      401
+    │   ├── UntrustedIdentity        identity.untrusted             401
+    │   ├── MalformedIdentity        identity.malformed             401
+    │   └── SessionPrincipalMismatch identity.session_mismatch      404 (session owned by another principal)
     ├── PolicyDenied                 policy.denied                  200 / -32001 (the rule is named)
     ├── UpstreamError                                               the server behind us failed
     │   ├── UpstreamUnavailable      upstream.unavailable           502 / -32603
     │   ├── UpstreamReset            upstream.reset                 502 / -32603
     │   ├── UpstreamTimeout          upstream.timeout               504 / -32603
     │   └── UpstreamProtocolError    upstream.protocol_error        502 / -32603
-    └── Overloaded                   gateway.overloaded             503 / -32603
+    ├── Overloaded                   gateway.overloaded             503 / -32603
+    └── AuditUnavailable             audit.unavailable              503 / -32603 (sink failing closed)
 
 Libraries' exceptions are translated at the boundary that calls them; `mcpgate.proxy.responses` is the one
 table that renders these into HTTP/JSON-RPC answers. Messages are lowercase, specific, user input in backticks.
@@ -38,6 +45,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AmbiguousIdentity",
+    "AuditUnavailable",
     "BatchNotAllowed",
     "BodyTooLarge",
     "CaseVariantKey",
@@ -46,11 +55,14 @@ __all__ = [
     "HeaderMismatch",
     "HeaderTooLarge",
     "IdentityError",
+    "IdentityRequired",
     "InvalidEnvelope",
     "InvalidParams",
+    "InvalidToken",
     "InvalidUtf8",
     "LoneSurrogate",
     "MalformedHttp",
+    "MalformedIdentity",
     "MalformedJson",
     "McpgateError",
     "NestingTooDeep",
@@ -59,8 +71,10 @@ __all__ = [
     "Overloaded",
     "PolicyDenied",
     "ProtocolError",
+    "SessionPrincipalMismatch",
     "SseEventTooLarge",
     "UnsupportedContentType",
+    "UntrustedIdentity",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamReset",
@@ -202,6 +216,44 @@ class IdentityError(McpgateError):
     jsonrpc_code = JSONRPC_INVALID_REQUEST
 
 
+class InvalidToken(IdentityError):
+    """A bearer token was presented and failed verification (signature, iss, aud, exp, nbf, algorithm)."""
+
+    code = "identity.invalid_token"
+
+
+class IdentityRequired(IdentityError):
+    """No configured source established an identity and anonymous callers are not allowed."""
+
+    code = "identity.required"
+
+
+class AmbiguousIdentity(IdentityError):
+    """More than one copy of an identity header (or Authorization) arrived: never pick one."""
+
+    code = "identity.ambiguous_header"
+
+
+class UntrustedIdentity(IdentityError):
+    """Identity material came from where it may not (e.g. an XFCC element no trusted proxy added)."""
+
+    code = "identity.untrusted"
+
+
+class MalformedIdentity(IdentityError):
+    """An identity header or certificate could not be parsed into a canonical principal."""
+
+    code = "identity.malformed"
+
+
+class SessionPrincipalMismatch(IdentityError):
+    """A session id was presented by a principal other than the one that created it."""
+
+    code = "identity.session_mismatch"
+    # 404 as for an unknown session: tells a hijacker nothing, and SDK clients re-initialize on 404.
+    http_status = 404
+
+
 class PolicyDenied(McpgateError):
     code = "policy.denied"
     # 200: legacy-era Python clients hang on any other status for a request (compendium §7.3).
@@ -234,6 +286,13 @@ class UpstreamProtocolError(UpstreamError):
 
 class Overloaded(McpgateError):
     code = "gateway.overloaded"
+    http_status = 503
+
+
+class AuditUnavailable(McpgateError):
+    """The audit log cannot record (start-up, disk full, I/O error, queue full) and is failing closed."""
+
+    code = "audit.unavailable"
     http_status = 503
 
 

@@ -1,4 +1,4 @@
-"""The Principal: who is calling, as established by one identity source."""
+"""The Principal (who is calling, as one identity source established it) and the Credentials it comes from."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ ANONYMOUS_ID = "anonymous"
 class Principal:
     """A caller's verified identity.
 
-    `id` is the canonical name rules match on: a SPIFFE ID (`spiffe://td/ns/x/sa/y`), a DNS SAN, a
-    JWT subject as `jwt:<iss>#<sub>`, or `anonymous`. `source` says how it was established
-    (`mtls`, `linkerd`, `xfcc`, `jwt`, `anonymous`).
+    `id` is the canonical name rules match on: a SPIFFE ID (`spiffe://td/ns/x/sa/y`; Linkerd identities are
+    mapped to this form), a DNS SAN as `dns:<name>`, a JWT subject as `jwt:<iss>#<sub>`, or `anonymous`.
+    `source` says how it was established (`mtls`, `linkerd`, `xfcc`, `jwt`, `anonymous`).
     """
 
     id: str
@@ -26,6 +26,8 @@ class Principal:
     claims: Mapping[str, Any] = field(default_factory=dict)
     scopes: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    issuer: str | None = None     # JWT `iss`, for rules that name the issuer
+    subject: str | None = None    # JWT `sub`, or the raw mesh identity string as the proxy sent it
 
     @property
     def anonymous(self) -> bool:
@@ -33,3 +35,19 @@ class Principal:
 
 
 ANONYMOUS = Principal(id=ANONYMOUS_ID, source="anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the data plane knows about one HTTP request that identity may use. Pure data, no sockets.
+
+    `peer_host` is the TCP peer address; `local_host` the address the connection was accepted on (lets
+    `trusted_proxies: [local]` trust same-pod proxies that connect via the pod IP). `peer_cert_der` is the
+    client certificate the TLS handshake already verified against the CA bundle.
+    """
+
+    peer_host: str
+    headers: list[tuple[bytes, bytes]]
+    peer_cert_der: bytes | None = None
+    tls: bool = False
+    local_host: str | None = None

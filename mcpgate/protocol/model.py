@@ -91,3 +91,5 @@ class Operation:
     outcome: Outcome | None = None  # responses only
     error_code: int | None = None   # responses only
     message: Message | None = field(default=None, repr=False)
+    invalid: str | None = None      # why the params cannot be classified (reject with InvalidParams)
+    task_id: str | None = None      # responses: taskId of a CreateTaskResult / resultType "task"

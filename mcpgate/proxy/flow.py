@@ -1,0 +1,639 @@
+"""One HTTP request through the gateway: classify, identify, decide, forward, relay and inspect the answer.
+
+    POST  body ─▶ strict decode ─▶ classify ─▶ identity ─▶ policy ─┬─ deny ─▶ JSON-RPC error (never upstream)
+                                                                   └─ allow ─▶ upstream ─▶ JSON | SSE relay
+    GET/DELETE ─▶ identity + session checks ─▶ upstream ─▶ SSE relay (responses, server requests, endpoint)
+
+Every message that asks for an answer becomes an `Exchange`, finished once wherever its answer arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from mcpgate._types import Headers
+from mcpgate.errors import (
+    BatchNotAllowed,
+    IdentityError,
+    InvalidParams,
+    McpgateError,
+    OriginNotAllowed,
+    Overloaded,
+    PolicyDenied,
+    ProtocolError,
+    SessionPrincipalMismatch,
+    UnsupportedContentType,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
+from mcpgate.protocol.headers import check_routing_headers, is_modern
+from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
+from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome
+from mcpgate.proxy.client import ClientConnection, Request
+from mcpgate.proxy.http import LAST_CHUNK, get_header, request_head, response_head
+from mcpgate.proxy.relay import JsonRelay, SseRelay
+from mcpgate.proxy.responses import plain_response, render_error
+from mcpgate.proxy.state import GatewayState
+from mcpgate.proxy.upstream import UpstreamConnection
+
+_SESSION = b"mcp-session-id"
+_VERSION = b"mcp-protocol-version"
+_ALLOWED_METHODS = frozenset({b"GET", b"POST", b"DELETE", b"OPTIONS"})
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class Flow:
+    """Answers one client request. Callbacks only: no task per request on the hot path."""
+
+    def __init__(self, state: GatewayState, client: ClientConnection, conn: ConnInfo, req: Request) -> None:
+        self.state = state
+        self.client = client
+        self.conn = conn
+        self.req = req
+        self.info: RequestInfo | None = None
+        self.principal: Any = None
+        self.session_id: str | None = None
+        self.version: str | None = None
+        self.scope = ""
+        self.exchanges: list[Exchange] = []        # requests this POST forwarded that await answers
+        self.denials: list[bytes] = []             # JSON-RPC errors for denied batch elements
+        self.decision_ids: list[str] = []          # every decision this request carried (response header)
+        self.upstream: UpstreamConnection | None = None
+        self.relay: JsonRelay | SseRelay | None = None
+        self.head_sent = False
+        self.done = False
+        self._timer: Any = None
+        self._keep_alive = req.keep_alive and not state.draining
+        self._is_stateless = False
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> None:
+        req = self.req
+        try:
+            if req.method not in _ALLOWED_METHODS:
+                self._respond(plain_response(405, keep_alive=self._keep_alive,
+                                             headers=[(b"allow", b"GET, POST, DELETE")]))
+                return
+            origin = get_header(req.headers, b"origin")
+            if origin is not None and origin not in self.state.settings.allowed_origins:
+                raise OriginNotAllowed(f"origin `{origin.decode('latin-1')}` is not allowed")
+            reason = self.state.hooks.ready()
+            if reason is not None:
+                raise Overloaded(reason)
+            self._read_session()
+            self.info = RequestInfo(self.conn, req.method.decode(), req.target.decode("latin-1"),
+                                    req.headers, self.session_id, self.version, self._transport_kind())
+            self.principal = self.state.hooks.identify(self.info)
+            if self.session_id is not None:
+                self._check_session_principal()
+            if req.method == b"POST":
+                self._start_post()
+            else:
+                self._forward(req.body)
+        except McpgateError as err:
+            self._fail_before_forward(err)
+
+    def _transport_kind(self) -> str:
+        path = self.req.target.split(b"?", 1)[0]
+        if b"session_id=" in self.req.target or b"sessionId=" in self.req.target or path.endswith(b"/sse"):
+            return "sse-legacy"
+        return "streamable-http"
+
+    def _read_session(self) -> None:
+        sid = get_header(self.req.headers, _SESSION)
+        if sid is None:
+            from mcpgate.protocol.legacy_sse import session_from_query
+
+            _, _, query = self.req.target.partition(b"?")
+            legacy = session_from_query(query.decode("latin-1")) if query else None
+            if legacy is not None:
+                self.session_id = legacy
+                self.scope = "sse:" + legacy
+        else:
+            self.session_id = sid.decode("latin-1")
+            self.scope = "s:" + self.session_id
+        hv = get_header(self.req.headers, _VERSION)
+        if hv is not None:
+            self.version = hv.decode("latin-1")
+        elif self.session_id is not None:
+            s = self.state.sessions.get(self.session_id)
+            if s is not None:
+                self.version = s.protocol_version
+        if not self.scope:
+            # Stateless exchange: answers can only arrive on this request's own response.
+            self._is_stateless = True
+            self.scope = "x:" + self.state.ids.next()
+
+    def _check_session_principal(self) -> None:
+        assert self.session_id is not None
+        s = self.state.sessions.get(self.session_id)
+        pid = getattr(self.principal, "id", None)
+        if s is not None and s.principal_id is not None and pid is not None and s.principal_id != pid:
+            raise SessionPrincipalMismatch(f"session `{self.session_id}` belongs to another principal")
+
+    # ------------------------------------------------------------------ POST
+    def _start_post(self) -> None:
+        req = self.req
+        ctype = get_header(req.headers, b"content-type") or b""
+        if not ctype.lower().startswith(b"application/json"):
+            raise UnsupportedContentType("POST body must be `application/json`")
+        s = self.state.settings
+        allow_batch = self.version in (None, "2025-03-26")
+        decoded = decode_body(req.body, allow_batch=allow_batch,
+                              limits=DecodeLimits(max_depth=s.max_json_depth, max_batch=s.max_batch))
+        if isinstance(decoded, list):
+            self._post_batch(decoded)
+            return
+        op = self._classify_checked(decoded)
+        if is_modern(self.version):
+            check_routing_headers(req.headers, decoded)
+        ex = self._decide(op)
+        if ex is not None and not ex.decision.allowed:
+            self._deny(ex, op)
+            return
+        self._forward(req.body)
+
+    def _classify_checked(self, msg: Message) -> Operation:
+        from mcpgate.protocol.mcp import classify
+
+        op = classify(msg, Direction.CLIENT_TO_SERVER)
+        invalid = getattr(op, "invalid", None)
+        if invalid:
+            raise InvalidParams(invalid)
+        if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR):
+            self._client_answer(msg, op)
+        return op
+
+    def _post_batch(self, msgs: list[Message]) -> None:
+        if not msgs:
+            raise BatchNotAllowed("empty batch")
+        keep: list[Message] = []
+        for msg in msgs:
+            op = self._classify_checked(msg)
+            ex = self._decide(op)
+            if ex is not None and not ex.decision.allowed:
+                self._finish_denied(ex, op)
+                if op.id is not None:
+                    self.denials.append(_denial_body(ex, op))
+                continue
+            keep.append(msg)
+        if not keep:
+            body = b"[" + b",".join(self.denials) + b"]" if self.denials else b""
+            if body:
+                self._respond(response_head(200, [], body_len=len(body), chunked=False,
+                                            keep_alive=self._keep_alive,
+                                            extra=[(b"content-type", b"application/json")]) + body)
+            else:
+                self._respond(plain_response(202, keep_alive=self._keep_alive))
+            return
+        if len(keep) == len(msgs):
+            self._forward(self.req.body)
+        else:
+            self._forward(_reencode_batch(keep))
+
+    def _decide(self, op: Operation) -> Exchange | None:
+        """Policy for one client message; an Exchange when it is an operation worth recording."""
+        if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR):
+            return None
+        assert self.info is not None
+        st = self.state
+        ex = Exchange(st.ids.next(), op, self.info, self.principal)
+        ex.t_start = st.clock()
+        ex.bytes_in = len(self.req.body)
+        ex.decision = st.hooks.decide(self.principal, op, self.info)
+        st.hooks.started(ex)
+        self.decision_ids.append(ex.decision_id)
+        if ex.decision.allowed and op.message_kind is MessageKind.REQUEST and op.id is not None:
+            if not st.pending.add(self.scope, Direction.CLIENT_TO_SERVER, op.id, ex):
+                # Same id already pending in this session: the answer could not be attributed; refuse.
+                ex.decision = _duplicate_id_decision(ex)
+                return ex
+            self.exchanges.append(ex)
+        elif ex.decision.allowed and op.message_kind is MessageKind.NOTIFICATION:
+            self._notification_forwarded(ex, op)
+        return ex
+
+    def _notification_forwarded(self, ex: Exchange, op: Operation) -> None:
+        if op.method == "notifications/cancelled" and op.target is not None:
+            pend = self._pop_pending_by_text(op.target)
+            if pend is not None:
+                self._finish(pend, Outcome.CANCELLED, None)
+        ex.outcome = Outcome.OK
+        ex.t_end = self.state.clock()
+        self.state.hooks.finished(ex)
+
+    def _pop_pending_by_text(self, text_id: str) -> Exchange | None:
+        for candidate in (text_id, _int_or_none(text_id)):
+            if candidate is None:
+                continue
+            ex = self.state.pending.pop(self.scope, Direction.CLIENT_TO_SERVER, candidate)
+            if ex is not None:
+                return ex
+        return None
+
+    def _client_answer(self, msg: Message, op: Operation) -> None:
+        """The client answers a server→client request (sampling, elicitation, roots)."""
+        if msg.id is None:
+            return
+        ex = self.state.pending.pop(self.scope, Direction.SERVER_TO_CLIENT, msg.id)
+        if ex is not None:
+            from mcpgate.protocol.mcp import classify_response
+
+            done = classify_response(msg, ex.operation)
+            self._finish(ex, done.outcome or Outcome.OK, done.error_code)
+
+    def _deny(self, ex: Exchange, op: Operation) -> None:
+        self._finish_denied(ex, op)
+        if op.message_kind is MessageKind.NOTIFICATION or op.id is None:
+            # A denied notification is dropped with 202: Python 1.x clients die on a non-2xx here.
+            self._respond(plain_response(202, keep_alive=self._keep_alive))
+            return
+        body = _denial_body(ex, op)
+        self._respond(response_head(200, [], body_len=len(body), chunked=False, keep_alive=self._keep_alive,
+                                    extra=[(b"content-type", b"application/json"),
+                                           (b"x-mcpgate-decision-id", ex.decision_id.encode())]) + body)
+
+    def _finish_denied(self, ex: Exchange, op: Operation) -> None:
+        self.state.counters.denied += 1
+        if op.id is not None:
+            self.state.pending.pop(self.scope, Direction.CLIENT_TO_SERVER, op.id)
+        if ex in self.exchanges:
+            self.exchanges.remove(ex)
+        ex.outcome = Outcome.DENIED
+        ex.error_message = ex.decision.reason
+        ex.t_end = self.state.clock()
+        self.state.hooks.finished(ex)
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, body: bytes) -> None:
+        st = self.state
+        s = st.settings
+        req = self.req
+        drop = s.strip_upstream_headers
+        head = request_head(req.method, req.target, req.headers, s.upstream_host_header,
+                            len(body) if (body or req.method == b"POST") else None, drop=drop)
+        parts = [head, body] if body else [head]
+        task = st.pool.acquire(lambda conn: self._send(conn, parts), self._upstream_failed_early)
+        if task is not None:
+            self._pending_task = task
+        if s.response_timeout_s > 0:
+            import asyncio
+
+            self._timer = asyncio.get_running_loop().call_later(s.response_timeout_s, self._response_timeout)
+
+    def _send(self, conn: UpstreamConnection, parts: list[bytes]) -> None:
+        if self.done:
+            st = self.state
+            st.pool.release(conn)
+            return
+        self.upstream = conn
+        conn.send(self, parts)
+        if self.client.write_paused:
+            conn.pause_reading()
+
+    def _upstream_failed_early(self, err: UpstreamError) -> None:
+        self.on_upstream_error(err)
+
+    def _response_timeout(self) -> None:
+        self._timer = None
+        if not self.head_sent and not self.done:
+            if self.upstream is not None:
+                self.upstream.abandon()
+            self.on_upstream_error(UpstreamTimeout(
+                f"upstream sent no response within {self.state.settings.response_timeout_s}s"))
+
+    # ------------------------------------------------------------------ upstream sink
+    def on_upstream_head(self, status: int, headers: Headers) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self.state.clock()
+        for ex in self.exchanges:
+            ex.t_first_byte = now
+        self._learn_session(headers)
+        ctype = (get_header(headers, b"content-type") or b"").lower()
+        bodyless = status in _NO_BODY_STATUSES or self.req.method == b"HEAD"
+        if ctype.startswith(b"text/event-stream") and status == 200:
+            self.relay = SseRelay(self, self.state, self.scope)
+            self._send_head(status, headers, body_len=None, chunked=True)
+            self.state.counters.open_streams += 1
+            if self.denials:
+                self.relay.emit_denials(self.denials)
+        elif ctype.startswith(b"application/json") and not bodyless:
+            self.relay = JsonRelay(self, self.state, status, headers)
+        else:
+            clen = get_header(headers, b"content-length")
+            if bodyless:
+                self._send_head(status, headers, body_len=0, chunked=False)
+            elif clen is not None:
+                self._send_head(status, headers, body_len=int(clen), chunked=False)
+            else:
+                self._send_head(status, headers, body_len=None, chunked=True)
+            if status == 202 and self.scope.startswith("sse:"):
+                # HTTP+SSE (2024-11-05): the answer will arrive on the session's GET stream; it stays
+                # pending in the correlation table and is finished there.
+                self.exchanges.clear()
+            elif status >= 300 or status == 202:
+                for ex in list(self.exchanges):
+                    self._release(ex)
+                    ex.error_message = f"upstream answered HTTP {status} without a JSON-RPC response"
+                    self._finish(ex, Outcome.UPSTREAM_FAILED, None)
+
+    def on_upstream_body(self, data: bytes) -> None:
+        if self.done:
+            return
+        for ex in self.exchanges:
+            ex.bytes_out += len(data)
+        if self.relay is not None:
+            self.relay.feed(data)
+        elif self._chunked:
+            self.client.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
+        else:
+            self.client.write(data)
+
+    def on_upstream_end(self) -> None:
+        if self.done:
+            return
+        self.upstream = None
+        relay = self.relay
+        if relay is not None:
+            relay.end()
+        elif self._chunked:
+            self.client.write(LAST_CHUNK)
+        if isinstance(relay, SseRelay):
+            self.state.counters.open_streams -= 1
+        self._orphans(Outcome.UPSTREAM_FAILED, "upstream ended the response without answering")
+        if self.req.method == b"DELETE" and self.session_id is not None:
+            self._session_ended()
+        self._complete()
+
+    def on_upstream_error(self, err: UpstreamError) -> None:
+        if self.done:
+            return
+        self.state.counters.upstream_errors += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.upstream = None
+        if not self.head_sent:
+            first = self.exchanges[0] if self.exchanges else None
+            rid = first.operation.id if first is not None else None
+            self._orphans(Outcome.UPSTREAM_FAILED, err.message)
+            self._respond(render_error(err, request_id=rid, protocol_version=self.version,
+                                       keep_alive=self._keep_alive))
+            return
+        if isinstance(self.relay, SseRelay):
+            self.state.counters.open_streams -= 1
+            # Mid-stream failure: each request still waiting here gets an error event, then a clean end.
+            events = [self.relay.error_event(err, ex.operation.id) for ex in self.exchanges]
+            self.relay.flush_raw(events)
+            self.client.write(LAST_CHUNK)
+            self._orphans(Outcome.UPSTREAM_FAILED, err.message)
+            self._complete()
+            return
+        # A plain body was cut short: the client must see a broken response, not a complete one.
+        self._orphans(Outcome.UPSTREAM_FAILED, err.message)
+        self._keep_alive = False
+        self._complete()
+
+    # ------------------------------------------------------------------ relay helpers
+    _chunked = False
+
+    def _send_head(self, status: int, headers: Headers, *, body_len: int | None, chunked: bool,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        self._chunked = chunked and self.req.http_11
+        if chunked and not self.req.http_11:
+            self._keep_alive = False
+        ex_headers = extra or []
+        if self.decision_ids:
+            ex_headers = [*ex_headers, (b"x-mcpgate-decision-id", ",".join(self.decision_ids).encode())]
+        self.client.write(response_head(status, headers, body_len=body_len, chunked=self._chunked,
+                                        keep_alive=self._keep_alive, extra=ex_headers))
+        self.head_sent = True
+
+    def send_json(self, status: int, headers: Headers, body: bytes) -> None:
+        """JsonRelay: the complete (possibly rewritten) body is ready."""
+        self._send_head(status, headers, body_len=len(body), chunked=False)
+        self.client.write(body)
+
+    def send_chunk_parts(self, parts: list[bytes]) -> None:
+        """SseRelay: forward event bytes now (each event as soon as it is complete)."""
+        if self._chunked:
+            n = sum(len(p) for p in parts)
+            if n:
+                self.client.writelines([b"%x\r\n" % n, *parts, b"\r\n"])
+        else:
+            self.client.writelines(parts)
+
+    def end_chunks(self) -> None:
+        if self._chunked:
+            self.client.write(LAST_CHUNK)
+
+    def answered(self, msg: Message) -> Exchange | None:
+        """A response arrived for one of this client's requests (on this stream or a resumed one)."""
+        if msg.id is None:
+            return None
+        ex = self.state.pending.pop(self.scope, Direction.CLIENT_TO_SERVER, msg.id)
+        if ex is None:
+            return None
+        if ex in self.exchanges:
+            self.exchanges.remove(ex)
+        from mcpgate.protocol.mcp import classify_response
+
+        done = classify_response(msg, ex.operation)
+        if ex.operation.method == "initialize" and isinstance(msg.result, dict):
+            pv = msg.result.get("protocolVersion")
+            if isinstance(pv, str) and self.session_id is not None:
+                self.state.session(self.session_id).protocol_version = pv
+        ex.error_message = (msg.error or {}).get("message") if msg.error else None
+        self._finish(ex, done.outcome or Outcome.OK, done.error_code)
+        return ex
+
+    def filter_answer(self, ex: Exchange, msg: Message) -> bytes | None:
+        """List results are filtered per caller; returns re-encoded message bytes when changed."""
+        if ex.operation.kind is not OpKind.LIST or not isinstance(msg.result, dict) or self.info is None:
+            return None
+        new = self.state.hooks.filter_result(ex.principal, ex.operation, msg.result, self.info)
+        if new is None:
+            return None
+        return encode_message({"jsonrpc": "2.0", "id": msg.id, "result": new})
+
+    def server_request(self, op: Operation) -> bool:
+        """A server→client request on a stream: policy decides whether the client sees it."""
+        assert self.info is not None
+        st = self.state
+        ex = Exchange(st.ids.next(), op, self.info, self.principal)
+        ex.t_start = st.clock()
+        ex.decision = st.hooks.decide(self.principal, op, self.info)
+        st.hooks.started(ex)
+        if not ex.decision.allowed:
+            ex.outcome = Outcome.DENIED
+            ex.t_end = st.clock()
+            st.hooks.finished(ex)
+            return False
+        if op.id is not None:
+            st.pending.add(self.scope, Direction.SERVER_TO_CLIENT, op.id, ex)
+        return True
+
+    def learn_legacy_session(self, session_id: str) -> None:
+        """HTTP+SSE: the `endpoint` event names the session the POSTs will carry."""
+        self.session_id = session_id
+        self.scope = "sse:" + session_id
+        sess = self.state.session(session_id)
+        sess.protocol_version = sess.protocol_version or "2024-11-05"
+        if sess.principal_id is None:
+            sess.principal_id = getattr(self.principal, "id", None)
+
+    # ------------------------------------------------------------------ endings
+    def _learn_session(self, headers: Headers) -> None:
+        sid = get_header(headers, _SESSION)
+        if sid is None or self.req.method != b"POST":
+            return
+        session_id = sid.decode("latin-1")
+        sess = self.state.session(session_id)
+        if sess.principal_id is None:
+            sess.principal_id = getattr(self.principal, "id", None)
+        if self.session_id is None:
+            # The initialize exchange was registered under a stateless scope; move it to the session.
+            old_scope = self.scope
+            self.session_id = session_id
+            self.scope = "s:" + session_id
+            self._is_stateless = False
+            for ex in self.exchanges:
+                if ex.operation.id is not None and self.state.pending.pop(
+                        old_scope, Direction.CLIENT_TO_SERVER, ex.operation.id) is not None:
+                    self.state.pending.add(self.scope, Direction.CLIENT_TO_SERVER, ex.operation.id, ex)
+
+    def _orphans(self, outcome: Outcome, why: str) -> None:
+        """Requests whose answer can no longer arrive (or, for sessions, not on this stream)."""
+        for ex in list(self.exchanges):
+            if not self._is_stateless and outcome is not Outcome.UPSTREAM_FAILED:
+                continue
+            if not self._is_stateless and isinstance(self.relay, SseRelay) and self.relay.resumable:
+                # The client may resume this stream with Last-Event-ID; the answer can still come.
+                continue
+            self._release(ex)
+            ex.error_message = why
+            self._finish(ex, outcome, None)
+
+    def _release(self, ex: Exchange) -> None:
+        if ex.operation.id is not None:
+            self.state.pending.pop(self.scope, Direction.CLIENT_TO_SERVER, ex.operation.id)
+        if ex in self.exchanges:
+            self.exchanges.remove(ex)
+
+    def _finish(self, ex: Exchange, outcome: Outcome, code: int | None) -> None:
+        ex.outcome = outcome
+        ex.error_code = code
+        ex.t_end = self.state.clock()
+        self.state.hooks.finished(ex)
+
+    def _session_ended(self) -> None:
+        assert self.session_id is not None
+        for ex in self.state.pending.drop_scope(self.scope):
+            ex.error_message = "session terminated"
+            self._finish(ex, Outcome.CANCELLED, None)
+        self.state.sessions.pop(self.session_id, None)
+
+    def _fail_before_forward(self, err: McpgateError) -> None:
+        if isinstance(err, ProtocolError):
+            self.state.counters.rejected += 1
+        rid = None
+        extra: list[tuple[bytes, bytes]] = []
+        if isinstance(err, IdentityError):
+            challenge = err.data.get("www_authenticate")
+            if isinstance(challenge, str):
+                extra.append((b"www-authenticate", challenge.encode()))
+        for ex in list(self.exchanges):
+            self._release(ex)
+            ex.error_message = err.message
+            self._finish(ex, Outcome.REJECTED, err.jsonrpc_code)
+        self._respond(render_error(err, request_id=rid, protocol_version=self.version,
+                                   keep_alive=self._keep_alive, extra_headers=extra))
+
+    def _respond(self, data: bytes) -> None:
+        self.client.write(data)
+        self.head_sent = True
+        self._complete()
+
+    def _complete(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.client.finished(self, self._keep_alive)
+
+    # ------------------------------------------------------------------ client side events
+    def client_gone(self) -> None:
+        """The client disconnected before its answer was complete."""
+        if self.done:
+            return
+        self.done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.upstream is not None:
+            self.upstream.abandon()
+            self.upstream = None
+        if isinstance(self.relay, SseRelay):
+            self.state.counters.open_streams -= 1
+        for ex in list(self.exchanges):
+            if not self._is_stateless and isinstance(self.relay, SseRelay) and self.relay.resumable:
+                continue
+            self._release(ex)
+            ex.error_message = "client disconnected"
+            self._finish(ex, Outcome.CANCELLED, None)
+
+    def pause_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+
+def _denial_body(ex: Exchange, op: Operation) -> bytes:
+    d = ex.decision
+    if d.hidden:
+        what = {OpKind.TOOL_CALL: "tool", OpKind.PROMPT: "prompt", OpKind.RESOURCE: "resource"}.get(op.kind, "target")
+        return encode_error(op.id, -32602, f"unknown {what} `{op.target}`",
+                            {"code": "policy.denied", "decision_id": ex.decision_id})
+    err = PolicyDenied(d.reason or f"`{op.method}` denied by rule `{','.join(d.rule_ids)}`")
+    return encode_error(op.id, err.jsonrpc_code, err.message,
+                        {"code": err.code, "rule_ids": list(d.rule_ids), "revision": d.revision,
+                         "decision_id": ex.decision_id})
+
+
+def _duplicate_id_decision(ex: Exchange) -> Any:
+    from mcpgate.policy.model import Decision, Effect
+
+    return Decision(Effect.DENY, ("protocol.duplicate_id",), ex.decision.revision,
+                    f"request id `{ex.operation.id}` is already in flight in this session")
+
+
+def _reencode_batch(msgs: list[Message]) -> bytes:
+    parts: list[bytes] = []
+    for m in msgs:
+        if m.raw:
+            parts.append(m.raw)
+        else:
+            d: dict[str, Any] = {"jsonrpc": "2.0"}
+            if m.id is not None:
+                d["id"] = m.id
+            if m.method is not None:
+                d["method"] = m.method
+            if m.params is not None:
+                d["params"] = m.params
+            parts.append(encode_message(d))
+    return b"[" + b",".join(parts) + b"]"
+
+
+def _int_or_none(text: str) -> int | None:
+    with contextlib.suppress(ValueError):
+        return int(text)
+    return None
+

@@ -1,0 +1,215 @@
+"""Response relays: a JSON body (inspected whole, rewritten only when a list is filtered) and an SSE stream
+(framed event by event, each flushed as soon as it is complete, forwarded byte for byte unless rewritten).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mcpgate._types import Headers
+from mcpgate.errors import McpgateError, ProtocolError, SseEventTooLarge, UpstreamError, UpstreamProtocolError
+from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body
+from mcpgate.protocol.legacy_sse import rewrite_endpoint, session_from_query
+from mcpgate.protocol.mcp import classify
+from mcpgate.protocol.model import Direction, Message, MessageKind, OpKind, RequestId
+from mcpgate.protocol.sse import NEED_DATA, SseEvent, SseFramer, encode_event
+from mcpgate.proxy.http import get_header
+from mcpgate.proxy.responses import error_body
+
+if TYPE_CHECKING:
+    from mcpgate.proxy.flow import Flow
+    from mcpgate.proxy.state import GatewayState
+
+_RESPONSE_LIMITS = DecodeLimits(max_depth=512, max_batch=10_000)
+
+
+class JsonRelay:
+    """An `application/json` answer: buffered to read its outcome (and filter lists), then sent whole.
+
+    Bodies past the inspection limit stream through uninspected, except list results, which are never
+    forwarded unfiltered: past the limit they fail closed.
+    """
+
+    def __init__(self, flow: Flow, state: GatewayState, status: int, headers: Headers) -> None:
+        self.flow, self.state, self.status, self.headers = flow, state, status, headers
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.streaming = False
+        self._chunked = False
+
+    def feed(self, data: bytes) -> None:
+        if self.streaming:
+            self._pass(data)
+            return
+        self.size += len(data)
+        self.parts.append(data)
+        if self.size > self.state.settings.max_inspect_bytes:
+            if any(ex.operation.kind is OpKind.LIST for ex in self.flow.exchanges):
+                self._fail(UpstreamProtocolError(
+                    f"list result larger than the inspection limit ({self.state.settings.max_inspect_bytes} "
+                    "bytes) cannot be filtered; refusing to forward it unfiltered"))
+                return
+            self.streaming = True
+            clen = get_header(self.headers, b"content-length")
+            self.flow._send_head(self.status, self.headers, body_len=int(clen) if clen else None,
+                                 chunked=clen is None)
+            self._chunked = clen is None
+            parts, self.parts = self.parts, []
+            for p in parts:
+                self._pass(p)
+
+    def _pass(self, data: bytes) -> None:
+        if self._chunked:
+            self.flow.send_chunk_parts([data])
+        else:
+            self.flow.client.write(data)
+
+    def _fail(self, err: UpstreamError) -> None:
+        self.streaming = True
+        self.parts = []
+        up = self.flow.upstream
+        self.flow.on_upstream_error(err)
+        if up is not None:
+            up.abandon()
+
+    def end(self) -> None:
+        if self.streaming:
+            if self._chunked:
+                self.flow.end_chunks()
+            return
+        body = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        self.parts = []
+        self.flow.send_json(self.status, self.headers, self._inspect(body))
+
+    def _inspect(self, body: bytes) -> bytes:
+        try:
+            decoded = decode_body(body, allow_batch=True, limits=_RESPONSE_LIMITS)
+        except ProtocolError:
+            if any(ex.operation.kind is OpKind.LIST for ex in self.flow.exchanges):
+                first = self.flow.exchanges[0].operation.id
+                return error_body(UpstreamProtocolError("upstream list result is not valid JSON-RPC"), first)
+            return body  # transparent: the client reads the upstream's own (error) body
+        msgs = decoded if isinstance(decoded, list) else [decoded]
+        changed: list[bytes | None] = []
+        for msg in msgs:
+            ex = self.flow.answered(msg) if msg.kind in (MessageKind.RESULT, MessageKind.ERROR) else None
+            changed.append(self.flow.filter_answer(ex, msg) if ex is not None else None)
+        if not any(c is not None for c in changed):
+            return body
+        if not isinstance(decoded, list):
+            return changed[0] or body
+        return b"[" + b",".join(c if c is not None else m.raw for c, m in zip(changed, msgs, strict=True)) + b"]"
+
+
+class SseRelay:
+    """A `text/event-stream` answer: events framed on bytes, inspected, flushed as soon as complete."""
+
+    def __init__(self, flow: Flow, state: GatewayState, scope: str) -> None:
+        self.flow, self.state = flow, state
+        self.framer = SseFramer(state.settings.max_sse_event_bytes)
+        self.resumable = False
+        self.broken = False
+
+    def feed(self, data: bytes) -> None:
+        if self.broken:
+            return
+        self.framer.receive_data(data)
+        out: list[bytes] = []
+        try:
+            while True:
+                ev = self.framer.next_event()
+                if ev is NEED_DATA:
+                    break
+                assert isinstance(ev, SseEvent)
+                fwd = self._event(ev)
+                if fwd:
+                    out.append(fwd)
+        except (SseEventTooLarge, ProtocolError) as err:
+            self.broken = True
+            if out:
+                self.flow.send_chunk_parts(out)
+            self.flow.on_upstream_error(UpstreamProtocolError(f"upstream SSE stream broken: {err.message}"))
+            up = self.flow.upstream
+            if up is not None:
+                up.abandon()
+            return
+        if out:
+            self.flow.send_chunk_parts(out)
+
+    def _event(self, ev: SseEvent) -> bytes | None:
+        if ev.id:
+            self.resumable = True
+        if not ev.has_fields or not ev.data:
+            return ev.raw  # comments, keep-alives, priming events: as they are
+        if ev.event == "endpoint":
+            return self._endpoint(ev)
+        if ev.event not in (None, "message"):
+            return ev.raw
+        try:
+            decoded = decode_body(ev.data.encode(), allow_batch=True, limits=_RESPONSE_LIMITS)
+        except ProtocolError:
+            # What we cannot read we cannot police: a client SDK might read it differently. Drop it.
+            self.state.counters.upstream_errors += 1
+            return None
+        msgs = decoded if isinstance(decoded, list) else [decoded]
+        rewritten = False
+        keep: list[bytes] = []
+        for msg in msgs:
+            new = self._message(msg)
+            if new is None:
+                rewritten = True
+            elif new is not msg.raw:
+                rewritten = True
+                keep.append(new)
+            else:
+                keep.append(msg.raw or ev.data.encode())
+        if not rewritten:
+            return ev.raw
+        if not keep:
+            return None
+        data = keep[0] if not isinstance(decoded, list) else b"[" + b",".join(keep) + b"]"
+        return encode_event(data=data.decode(), event=ev.event, id=ev.id, retry=ev.retry)
+
+    def _message(self, msg: Message) -> bytes | None:
+        """Bytes to forward for one message: its raw bytes, a rewrite, or None to drop it."""
+        if msg.kind in (MessageKind.RESULT, MessageKind.ERROR):
+            ex = self.flow.answered(msg)
+            if ex is not None:
+                new = self.flow.filter_answer(ex, msg)
+                if new is not None:
+                    return new
+            return msg.raw
+        op = classify(msg, Direction.SERVER_TO_CLIENT)
+        if msg.kind is MessageKind.REQUEST:
+            return msg.raw if self.flow.server_request(op) else None
+        if op.kind is OpKind.RESOURCE and op.method == "notifications/resources/updated":
+            return msg.raw if self.flow.server_request(op) else None
+        return msg.raw
+
+    def _endpoint(self, ev: SseEvent) -> bytes:
+        assert ev.data is not None
+        s = self.state.settings
+        new = rewrite_endpoint(ev.data, s.public_base_path, s.public_base_path)
+        _, _, query = new.partition("?")
+        sid = session_from_query(query) if query else None
+        if sid is not None:
+            self.flow.learn_legacy_session(sid)
+        if new == ev.data:
+            return ev.raw
+        return encode_event(data=new, event=ev.event, id=ev.id, retry=ev.retry)
+
+    def end(self) -> None:
+        leftover = self.framer.receive_eof()
+        if leftover:
+            self.flow.send_chunk_parts([leftover])
+        self.flow.end_chunks()
+
+    def emit_denials(self, denials: list[bytes]) -> None:
+        self.flow.send_chunk_parts([b"event: message\ndata: " + d + b"\n\n" for d in denials])
+
+    def error_event(self, err: McpgateError, request_id: RequestId | None) -> bytes:
+        return b"event: message\ndata: " + error_body(err, request_id) + b"\n\n"
+
+    def flush_raw(self, events: list[bytes]) -> None:
+        if events:
+            self.flow.send_chunk_parts(events)
