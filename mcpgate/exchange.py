@@ -25,6 +25,7 @@ class ConnInfo:
     peer_port: int
     tls: bool = False
     peer_cert_der: bytes | None = None  # verified client certificate (mTLS terminated by mcpgate)
+    local_host: str | None = None       # the address the connection arrived on (same as peer: in-pod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,14 @@ class RequestInfo:
     session_id: str | None
     protocol_version: str | None  # MCP-Protocol-Version header, or the session's negotiated version
     transport: str                # "streamable-http" | "sse-legacy"
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """Who is calling, and the request headers to forward (spoofed identity headers removed, mcpgate's added)."""
+
+    principal: Principal
+    headers: Headers
 
 
 @dataclass(slots=True)
@@ -70,8 +79,16 @@ class Hooks(Protocol):
     Called on the event loop for every message; keep each call to microseconds (precompute at load time).
     """
 
-    def identify(self, request: RequestInfo) -> Principal:
+    def identify(self, request: RequestInfo) -> Identified:
         """Who is calling. Raises `IdentityError` to refuse the request (401)."""
+        ...
+
+    def well_known(self, path: str) -> bytes | None:
+        """A JSON document the gateway itself serves at `path` (RFC 9728 metadata), or None."""
+        ...
+
+    def trace_headers(self, exchange: Exchange) -> list[tuple[bytes, bytes]]:
+        """Trace-context headers for the upstream request (empty when tracing is off)."""
         ...
 
     def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -68,7 +69,10 @@ def run_gateway(config: GatewayConfig) -> int:
 
 async def _serve(config: GatewayConfig) -> int:
     loop = asyncio.get_running_loop()
-    runtime: Runtime = build_runtime(config)
+    doc = config.origin.doc
+    config_dir = os.path.dirname(os.path.abspath(doc.file)) if doc is not None else None
+    runtime: Runtime = build_runtime(config, config_dir=config_dir)
+    await runtime.start()
     proxy = ProxyServer(settings_from_config(config, runtime.strip_upstream_headers), runtime.hooks, loop)
     try:
         await proxy.start(config.listen_host, config.listen_port, runtime.ssl_context)
@@ -78,6 +82,7 @@ async def _serve(config: GatewayConfig) -> int:
         return 1
     admin_server = await _start_admin(config, runtime, proxy)
     for warning in runtime.warnings():
+        # Loud on purpose: observer mode and audit trouble must not go unnoticed at start-up.
         log.warning("%s", warning)
     log.info("mcpgate listening on %s:%d, forwarding to %s", config.listen_host, proxy.port, config.upstream.url)
 

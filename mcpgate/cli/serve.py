@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-from collections.abc import Callable
 from typing import Any
 
-from mcpgate.cli._common import EXIT_ERROR, report_error
 from mcpgate.config import GatewayConfig, load_config
 
-__all__ = ["DATA_PLANE_MODULES", "config_from_args", "register"]
+__all__ = ["config_from_args", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -45,21 +42,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     return load_config(file=args.config, env=os.environ, overrides=overrides, override_labels=labels)
 
 
-# Where `run_gateway(config) -> int` lives: the first that exists (the data plane may move).
-DATA_PLANE_MODULES = ("mcpgate.proxy.app", "mcpgate.gateway")
-
-
 def _serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    # Loaded only now: config errors are reported (exit 3) without importing the data plane.
-    for name in DATA_PLANE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        run_gateway: Callable[[GatewayConfig], int] = module.run_gateway
-        return run_gateway(config)
-    report_error("the data plane (`run_gateway`) is not part of this build")
-    return EXIT_ERROR
+    # Imported only now: config errors are reported (exit 3) without loading the data plane.
+    from mcpgate.gateway import run_gateway
+
+    return run_gateway(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 
@@ -62,12 +62,14 @@ class ClientConnection(asyncio.Protocol):
 
     # connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         sslobj = transport.get_extra_info("ssl_object")
         cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
-        self.conn = ConnInfo(str(peer[0]), int(peer[1]) if len(peer) > 1 else 0, sslobj is not None, cert)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.conn = ConnInfo(str(peer[0]), int(peer[1]) if len(peer) > 1 else 0, sslobj is not None, cert,
+                             str(local[0]))
         self.state.connections.add(self)
         self.state.counters.connections += 1
         if len(self.state.connections) > self.state.settings.max_connections:

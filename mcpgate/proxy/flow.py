@@ -42,6 +42,7 @@ _SESSION = b"mcp-session-id"
 _VERSION = b"mcp-protocol-version"
 _ALLOWED_METHODS = frozenset({b"GET", b"POST", b"DELETE", b"OPTIONS"})
 _NO_BODY_STATUSES = frozenset({204, 304})
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
 class Flow:
@@ -67,6 +68,7 @@ class Flow:
         self._timer: Any = None
         self._keep_alive = req.keep_alive and not state.draining
         self._is_stateless = False
+        self.fwd_headers: Headers = req.headers
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -85,9 +87,17 @@ class Flow:
             self._read_session()
             self.info = RequestInfo(self.conn, req.method.decode(), req.target.decode("latin-1"),
                                     req.headers, self.session_id, self.version, self._transport_kind())
-            self.principal = self.state.hooks.identify(self.info)
+            identified = self.state.hooks.identify(self.info)
+            self.principal = identified.principal
+            self.fwd_headers = identified.headers
             if self.session_id is not None:
                 self._check_session_principal()
+            if req.method == b"GET":
+                doc = self.state.hooks.well_known(self.info.path.split("?", 1)[0])
+                if doc is not None:
+                    self._respond(plain_response(200, doc, keep_alive=self._keep_alive,
+                                                 headers=[(b"content-type", b"application/json")]))
+                    return
             if req.method == b"POST":
                 self._start_post()
             else:
@@ -272,8 +282,13 @@ class Flow:
         s = st.settings
         req = self.req
         drop = s.strip_upstream_headers
-        head = request_head(req.method, req.target, req.headers, s.upstream_host_header,
-                            len(body) if (body or req.method == b"POST") else None, drop=drop)
+        extra: list[tuple[bytes, bytes]] = []
+        if self.exchanges:
+            extra = st.hooks.trace_headers(self.exchanges[0])
+            if extra:
+                drop = drop | _TRACE_HEADERS
+        head = request_head(req.method, req.target, self.fwd_headers, s.upstream_host_header,
+                            len(body) if (body or req.method == b"POST") else None, extra=extra, drop=drop)
         parts = [head, body] if body else [head]
         task = st.pool.acquire(lambda conn: self._send(conn, parts), self._upstream_failed_early)
         if task is not None:

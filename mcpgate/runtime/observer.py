@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcpgate.exchange import Exchange, RequestInfo
+from mcpgate.exchange import Exchange, Identified, RequestInfo
 from mcpgate.identity.model import ANONYMOUS, Principal
 from mcpgate.policy.model import OBSERVE, Decision
 from mcpgate.protocol.model import Operation
@@ -13,8 +13,14 @@ from mcpgate.protocol.model import Operation
 class ObserverHooks:
     """Implements `mcpgate.exchange.Hooks`, allowing everything; subclasses add what they need."""
 
-    def identify(self, request: RequestInfo) -> Principal:
-        return ANONYMOUS
+    def identify(self, request: RequestInfo) -> Identified:
+        return Identified(ANONYMOUS, request.headers)
+
+    def well_known(self, path: str) -> bytes | None:
+        return None
+
+    def trace_headers(self, exchange: Exchange) -> list[tuple[bytes, bytes]]:
+        return []
 
     def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:
         return OBSERVE

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from mcpgate.exchange import RequestInfo
+from mcpgate.exchange import Identified, RequestInfo
 from mcpgate.identity.model import Principal
 from mcpgate.policy.model import Decision, Effect
 from mcpgate.protocol.model import Operation, OpKind, Outcome
@@ -131,11 +131,11 @@ async def test_legacy_sse_endpoint_and_answer_on_get_stream(upstream, gateway) -
 
 
 class PrincipalFromHeader(RecordingHooks):
-    def identify(self, request: RequestInfo) -> Principal:
+    def identify(self, request: RequestInfo) -> Identified:
         for k, v in request.headers:
             if k.lower() == b"x-test-principal":
-                return Principal(id=v.decode(), source="test")
-        return Principal(id="anonymous", source="anonymous")
+                return Identified(Principal(id=v.decode(), source="test"), request.headers)
+        return Identified(Principal(id="anonymous", source="anonymous"), request.headers)
 
 
 async def test_session_bound_to_creating_principal(upstream, gateway) -> None:

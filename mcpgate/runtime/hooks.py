@@ -1,0 +1,129 @@
+"""The hooks the data plane calls, composed from identity, policy, metrics, tracing and audit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from mcpgate.audit import AuditLog
+from mcpgate.exchange import Exchange, Identified, RequestInfo
+from mcpgate.identity.model import Credentials, Principal
+from mcpgate.identity.resolver import IdentityResolver
+from mcpgate.policy import Policy, check_against_tools, filter_list_result
+from mcpgate.policy.model import OBSERVE, Decision, Effect
+from mcpgate.protocol.model import Operation
+from mcpgate.telemetry import Metrics, Tracing
+
+log = logging.getLogger("mcpgate.runtime")
+
+_LIST_KINDS = {
+    "tools/list": ("tools", "name", "tool"),
+    "prompts/list": ("prompts", "name", "prompt"),
+    "resources/list": ("resources", "uri", "resource"),
+}
+
+
+class Recent(Protocol):
+    def add(self, ex: Exchange) -> None: ...
+
+
+class GatewayHooks:
+    """Implements `mcpgate.exchange.Hooks`. `policy()` returns the current snapshot (None = observer mode)."""
+
+    def __init__(self, *, identity: IdentityResolver, policy: Callable[[], Policy | None], metrics: Metrics,
+                 tracing: Tracing, audit: AuditLog | None = None, recent: Recent | None = None) -> None:
+        self.identity = identity
+        self.policy = policy
+        self.metrics = metrics
+        self.tracing = tracing
+        self.audit = audit
+        self.recent = recent
+        self._prm_paths = identity.prm_paths
+        self._prm_doc = json.dumps(identity.prm_document).encode() if identity.prm_document else None
+        self._checked: set[tuple[str, frozenset[str]]] = set()
+        self.findings: list[Any] = []
+
+    # -- identity ----------------------------------------------------------------------------------
+    def identify(self, request: RequestInfo) -> Identified:
+        c = request.conn
+        result = self.identity.resolve(Credentials(c.peer_host, request.headers, c.peer_cert_der, c.tls,
+                                                   c.local_host))
+        if result.dropped:
+            self.metrics.spoofed_headers_dropped(result.dropped)
+        principal = result.principal
+        self.metrics.identity_used(principal.source)
+        extra = self.identity.upstream_headers(principal)
+        headers = [*result.headers, *extra] if extra else result.headers
+        return Identified(principal, headers)
+
+    def well_known(self, path: str) -> bytes | None:
+        if self._prm_doc is not None and path in self._prm_paths:
+            return self._prm_doc
+        return None
+
+    # -- policy ------------------------------------------------------------------------------------
+    def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:
+        pol = self.policy()
+        if pol is None:
+            return OBSERVE
+        t0 = time.perf_counter_ns()
+        try:
+            decision = pol.decide(principal, operation)
+        except Exception:  # an erroring rule never grants
+            log.exception("policy evaluation failed for %s", operation.method)
+            decision = Decision(Effect.DENY, ("policy.error",), pol.revision,
+                                f"`{operation.method}` denied: policy evaluation failed")
+        self.metrics.policy_evaluated(time.perf_counter_ns() - t0)
+        return decision
+
+    def filter_result(self, principal: Principal, request_op: Operation, result: Any,
+                      request: RequestInfo) -> Any | None:
+        spec = _LIST_KINDS.get(request_op.method)
+        if spec is not None and isinstance(result, dict):
+            key, field, kind = spec
+            entries = result.get(key)
+            if isinstance(entries, list):
+                names = [e[field] for e in entries if isinstance(e, dict) and isinstance(e.get(field), str)]
+                self.metrics.learn_targets(kind, names)
+                if kind == "tool":
+                    self._check_tools(entries)
+        pol = self.policy()
+        if pol is None or not isinstance(result, dict):
+            return None
+        return filter_list_result(pol, principal, request_op.method, result)
+
+    def _check_tools(self, tools: list[Any]) -> None:
+        """Rules naming tools or arguments the server does not have are reported, once per policy revision."""
+        pol = self.policy()
+        if pol is None:
+            return
+        key = (pol.revision, frozenset(t.get("name", "") for t in tools if isinstance(t, dict)))
+        if key in self._checked:
+            return
+        self._checked.add(key)
+        self.findings = check_against_tools(pol, tools)
+        for f in self.findings:
+            if f.severity in ("error", "warning"):
+                log.warning("policy %s: %s (%s)", pol.revision, f.message, f.code)
+
+    # -- lifecycle of exchanges ---------------------------------------------------------------------
+    def ready(self) -> str | None:
+        return self.audit.ready() if self.audit is not None else None
+
+    def started(self, exchange: Exchange) -> None:
+        self.metrics.started(exchange)
+
+    def finished(self, exchange: Exchange) -> None:
+        self.metrics.finished(exchange)
+        if self.tracing.enabled:
+            self.tracing.finished(exchange)
+        if self.audit is not None:
+            self.audit.record(exchange)
+        if self.recent is not None:
+            self.recent.add(exchange)
+
+    def trace_headers(self, exchange: Exchange) -> list[tuple[bytes, bytes]]:
+        return self.tracing.inject_headers(exchange) if self.tracing.enabled else []
