@@ -1,0 +1,170 @@
+"""Identity + policy enforced through the gateway, with the official Python SDK client and the example server.
+
+An allowed principal calls a tool; a denied one gets the rule-naming error; a hidden tool is absent from its
+`tools/list` and reported as unknown; an argument over its limit is refused; a spoofed `l5d-client-id` from an
+untrusted peer is ignored; an invalid policy reload leaves the old policy serving.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from examples.procs import Proc, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("policy-e2e")]
+
+ROOT = Path(__file__).resolve().parents[2]
+BILLING = "billing.payments.serviceaccount.identity.linkerd.cluster.local"
+SUPPORT = "agent.support.serviceaccount.identity.linkerd.cluster.local"
+
+
+def _config(tmp: Path, up_port: int, gw_port: int, admin_port: int, trusted: list[str]) -> Path:
+    cfg = tmp / f"mcpgate-{gw_port}.yaml"
+    cfg.write_text(
+        f"listen: 127.0.0.1:{gw_port}\n"
+        f"upstream: {{url: http://127.0.0.1:{up_port}/mcp}}\n"
+        f"admin: {{listen: 127.0.0.1:{admin_port}}}\n"
+        "identity:\n"
+        "  sources: [linkerd, anonymous]\n"
+        f"  trusted_proxies: {json.dumps(trusted)}\n"
+        "policy:\n"
+        "  files: [policy.yaml]\n"
+        "  reload: {watch: false}\n"
+        f"audit: {{path: audit-{gw_port}.jsonl}}\n")
+    return cfg
+
+
+class Gateway:
+    def __init__(self, proc: Proc, port: int, admin: int) -> None:
+        self.proc, self.port, self.admin = proc, port, admin
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def status(self) -> dict[str, Any]:
+        return dict(httpx.get(f"http://127.0.0.1:{self.admin}/api/status", timeout=5).json())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Gateway, Path]]:
+    tmp = tmp_path_factory.mktemp("policy-e2e")
+    shutil.copy(ROOT / "policies" / "payments.yaml", tmp / "policy.yaml")
+    up_port = free_port()
+    server = Proc("example-server", [sys.executable, "-m", "examples.server", "--port", str(up_port)],
+                  up_port, tmp / "server.log").start()
+    gws: list[Gateway] = []
+    try:
+        server.wait_accepting()
+        for trusted in (["127.0.0.0/8"], ["192.0.2.1/32"]):  # the second trusts no local peer
+            port, admin = free_port(), free_port()
+            cfg = _config(tmp, up_port, port, admin, trusted)
+            proc = Proc(f"mcpgate-{port}", [sys.executable, "-m", "mcpgate", "serve", "--config", str(cfg)],
+                        port, tmp / f"gw-{port}.log").start()
+            proc.wait_accepting()
+            gws.append(Gateway(proc, port, admin))
+        yield gws[0], gws[1], tmp
+    finally:
+        for g in gws:
+            g.proc.stop()
+        server.stop()
+
+
+async def _session(url: str, identity: str | None) -> Any:
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"l5d-client-id": identity} if identity else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(10.0))
+    return Client(streamable_http_client(url, http_client=http))
+
+
+async def _call(url: str, identity: str | None, tool: str, args: dict[str, Any]) -> tuple[bool, str]:
+    """(succeeded, text or error message) of one tool call as the SDK client sees it."""
+    from mcp.shared.exceptions import MCPError
+
+    async with await _session(url, identity) as client:
+        try:
+            result = await client.call_tool(tool, args)
+        except MCPError as err:
+            return False, str(err)
+        text = "".join(getattr(c, "text", "") for c in result.content)
+        return not result.is_error, text
+
+
+async def _tools(url: str, identity: str | None) -> list[str]:
+    async with await _session(url, identity) as client:
+        return sorted(t.name for t in (await client.list_tools()).tools)
+
+
+async def test_allowed_principal_calls_tool(stack) -> None:
+    gw, _, _ = stack
+    ok, text = await _call(gw.url, BILLING, "refund", {"account": "ACC-1001", "amount": 50, "reason": "dup"})
+    assert ok, text
+
+
+async def test_argument_over_limit_refused_with_rule_named(stack) -> None:
+    gw, _, _ = stack
+    ok, message = await _call(gw.url, BILLING, "refund", {"account": "ACC-1001", "amount": 500, "reason": "x"})
+    assert not ok
+    assert "refund" in message and "default" in message, message
+
+
+async def test_denied_tool_hidden_from_list_and_unknown_at_call(stack) -> None:
+    gw, _, _ = stack
+    support_tools = await _tools(gw.url, SUPPORT)
+    assert "search_customers" in support_tools
+    assert "delete_customer" not in support_tools
+    assert "refund" not in support_tools
+    ok, message = await _call(gw.url, SUPPORT, "delete_customer", {"id": "c-1001"})
+    assert not ok
+    assert "unknown tool" in message, message
+
+
+async def test_anonymous_sees_nothing_and_is_denied(stack) -> None:
+    gw, _, _ = stack
+    assert await _tools(gw.url, None) == []
+    ok, _ = await _call(gw.url, None, "get_balance", {"account": "ACC-1001"})
+    assert not ok
+
+
+async def test_spoofed_linkerd_header_from_untrusted_peer_ignored(stack) -> None:
+    _, untrusted_gw, _ = stack
+    ok, message = await _call(untrusted_gw.url, BILLING, "refund",
+                              {"account": "ACC-1001", "amount": 10, "reason": "spoof"})
+    assert not ok, "the header came from a peer that is not a trusted proxy: the caller is anonymous"
+    metrics = httpx.get(f"http://127.0.0.1:{untrusted_gw.admin}/metrics", timeout=5).text
+    dropped = [ln for ln in metrics.splitlines() if ln.startswith("mcpgate_spoofed_headers_dropped_total")]
+    assert dropped and float(dropped[0].rsplit(" ", 1)[1]) >= 1, metrics[:2000]
+
+
+async def test_invalid_reload_keeps_last_good_policy(stack) -> None:
+    gw, _, tmp = stack
+    before = gw.status()["policy"]
+    good = (tmp / "policy.yaml").read_text()
+    try:
+        (tmp / "policy.yaml").write_text(good + "\n  - id: broken\n    effect: maybe\n")
+        assert gw.proc.popen is not None
+        gw.proc.popen.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and gw.status()["policy"]["reload_errors"] == before["reload_errors"]:
+            time.sleep(0.1)
+        after = gw.status()["policy"]
+        assert after["reload_errors"] == before["reload_errors"] + 1
+        assert after["revision"] == before["revision"]
+        assert "policy.yaml" in (after["last_error"] or "")
+        ok, text = await _call(gw.url, BILLING, "refund", {"account": "ACC-1002", "amount": 5, "reason": "r"})
+        assert ok, text
+    finally:
+        (tmp / "policy.yaml").write_text(good)
