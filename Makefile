@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/e2e/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: demo test test-fast lint bench bench-smoke fuzz soak harden clean node
+.PHONY: demo test test-fast lint bench bench-smoke fuzz soak harden clean node sysdeps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,16 +28,35 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP) $(NODE_STAMP) lint
+test: $(STAMP) $(NODE_STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -x -m "not e2e"
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.run
+# System tools for the benchmark (nginx, wrk, gcc for bench/oload.c), installed only when missing.
+# policy-rc.d keeps apt from starting a system nginx service: the bench runs its own nginx.
+SYSDEPS := $(VENV)/.sysdeps
+$(SYSDEPS):
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v taskset >/dev/null 2>&1 && command -v chrt >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+	  prc=/usr/sbin/policy-rc.d; made=""; \
+	  if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' > $$prc && chmod +x $$prc && made=1; fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  rc=$$?; if [ -n "$$made" ]; then rm -f $$prc; fi; test $$rc -eq 0 || exit $$rc; \
+	fi
+	@mkdir -p $(VENV) && touch $@
 
-bench-smoke: $(STAMP)
+sysdeps: $(SYSDEPS)
+
+bench: $(STAMP) $(SYSDEPS)
+	$(BIN)/python -m bench.run --update-doc
+
+bench-smoke: $(STAMP) $(SYSDEPS)
 	$(BIN)/python -m bench.run --smoke
 
 clean:

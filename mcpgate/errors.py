@@ -10,6 +10,7 @@
     │   ├── InvalidUtf8              protocol.invalid_utf8          400 / -32700
     │   ├── NonFiniteNumber          protocol.non_finite_number     400 / -32700
     │   ├── LoneSurrogate            protocol.lone_surrogate        400 / -32700
+    │   ├── UnsafeInteger            protocol.unsafe_integer        400 / -32600
     │   ├── DuplicateKey             protocol.duplicate_key         400 / -32600
     │   ├── CaseVariantKey           protocol.case_variant_key      400 / -32600
     │   ├── NestingTooDeep           protocol.nesting_too_deep      400 / -32600
@@ -73,6 +74,7 @@ __all__ = [
     "ProtocolError",
     "SessionPrincipalMismatch",
     "SseEventTooLarge",
+    "UnsafeInteger",
     "UnsupportedContentType",
     "UntrustedIdentity",
     "UpstreamError",
@@ -163,6 +165,12 @@ class NonFiniteNumber(MalformedJson):
 
 class LoneSurrogate(MalformedJson):
     code = "protocol.lone_surrogate"
+
+
+class UnsafeInteger(ProtocolError):
+    """An integer beyond ±(2**53 - 1): JavaScript and Go `any` decoders round it, so they read another number."""
+
+    code = "protocol.unsafe_integer"
 
 
 class DuplicateKey(ProtocolError):

@@ -1,4 +1,4 @@
-"""The admin plane: a Starlette app on its own listener for health, readiness, metrics and status."""
+"""The admin plane: a Starlette app on its own listener for health, readiness, metrics, status and dashboard."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mcpgate.admin.dashboard import DashboardSource, dashboard_routes
+
 StatusFn = Callable[[], dict[str, Any]]
 MetricsFn = Callable[[], tuple[bytes, str]]
 
 
-def build_admin_app(status: StatusFn, metrics: MetricsFn | None = None) -> Starlette:
-    """`status()` returns the gateway's state (mode, upstream, policy revision, warnings, counters)."""
+def build_admin_app(status: StatusFn, metrics: MetricsFn | None = None,
+                    dashboard: DashboardSource | None = None) -> Starlette:
+    """`status()` returns the gateway's state (mode, upstream, policy revision, warnings, counters);
+    `metrics()` the Prometheus exposition; `dashboard.snapshot()` the `/api/dashboard` body (the `/dashboard`
+    page answers 404 without it)."""
 
     async def healthz(request: Request) -> Response:
         # Liveness: the process answers. Warnings (observer mode, audit trouble) are in the body.
@@ -43,4 +48,5 @@ def build_admin_app(status: StatusFn, metrics: MetricsFn | None = None) -> Starl
         Route("/readyz", readyz),
         Route("/api/status", api_status),
         Route("/metrics", prometheus),
+        *dashboard_routes(dashboard),
     ])

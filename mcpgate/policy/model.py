@@ -18,6 +18,7 @@ class Decision:
     `rule_ids` are the rules that decided (for a default decision: `("default",)`). `would_deny` is set
     when an audit-mode rule would have denied an allowed operation. `hidden` marks a denial of something
     the caller cannot see in lists (reported as unknown rather than forbidden, when configured).
+    `errored_rule_ids` are rules whose argument schema failed to evaluate (never counted as granting).
     """
 
     effect: Effect
@@ -27,6 +28,7 @@ class Decision:
     would_deny: bool = False
     would_deny_rule_ids: tuple[str, ...] = ()
     hidden: bool = False
+    errored_rule_ids: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:

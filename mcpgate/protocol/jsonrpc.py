@@ -23,6 +23,7 @@ from mcpgate.errors import (
     MalformedJson,
     NestingTooDeep,
     NonFiniteNumber,
+    UnsafeInteger,
 )
 from mcpgate.protocol.model import Message, MessageKind, RequestId
 
@@ -43,6 +44,10 @@ _SIGNIFICANT_PARAMS: Final = frozenset(
 )
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
+_SAFE_INT: Final = 2**53 - 1
+# Digits map to "0" so one substring search finds any run of 16+ digits (2**53 has 16).
+_DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_SIXTEEN_DIGITS: Final = b"0" * 16
 
 _decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
@@ -54,6 +59,9 @@ class DecodeLimits:
 
     max_depth: int = 64
     max_batch: int = 100
+    # Integers beyond ±(2**53 - 1) are rounded by JavaScript (the TypeScript SDK) and by Go's `any`
+    # decoding: the server would read another number than policy saw. Turn off only for trusted peers.
+    reject_unsafe_integers: bool = True
 
 
 _DEFAULT_LIMITS: Final = DecodeLimits()
@@ -120,8 +128,10 @@ def _check_structure(root: dict[str, Any] | list[Any], raw: bytes, limits: Decod
     """
     if len(raw) <= _SMALL_BODY:
         if raw.count(b"[") + raw.count(b"{") > limits.max_depth:
-            _walk(root, raw, limits.max_depth)
+            _walk(root, raw, limits)
             return
+        if limits.reject_unsafe_integers and _SIXTEEN_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+            _check_integers(root)
         if b"\\u" not in raw:
             # No escapes: the text's colons are the structure plus literal colons in strings, and folding
             # the text itself folds every key.
@@ -142,10 +152,30 @@ def _check_structure(root: dict[str, Any] | list[Any], raw: bytes, limits: Decod
         if merged != kept:
             _find_duplicate(raw)
         return
-    _walk(root, raw, limits.max_depth)
+    _walk(root, raw, limits)
 
 
-def _walk(root: dict[str, Any] | list[Any], raw: bytes, max_depth: int) -> None:
+def _unsafe(value: int) -> UnsafeInteger:
+    return UnsafeInteger(f"integer of {value.bit_length()} bits is beyond ±(2^53-1); javascript and go "
+                         "decoders would round it to another number")
+
+
+def _check_integers(root: dict[str, Any] | list[Any]) -> None:
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        for v in node.values() if type(node) is dict else node:
+            t = type(v)
+            if t is int:
+                if not -_SAFE_INT <= v <= _SAFE_INT:
+                    raise _unsafe(v)
+            elif t is dict or t is list:
+                stack.append(v)
+
+
+def _walk(root: dict[str, Any] | list[Any], raw: bytes, limits: DecodeLimits) -> None:
+    max_depth = limits.max_depth
+    check_ints = limits.reject_unsafe_integers
     keys = 0
     colons = 0
     level: list[Any] = [root]
@@ -174,6 +204,8 @@ def _walk(root: dict[str, Any] | list[Any], raw: bytes, max_depth: int) -> None:
                         colons += v.count(":")
                 elif t is dict or t is list:
                     push(v)
+                elif t is int and check_ints and not -_SAFE_INT <= v <= _SAFE_INT:
+                    raise _unsafe(v)
         level = nxt
         depth += 1
     if raw.count(b":") - colons != keys or (b"\\" in raw and b"\\u003" in raw):

@@ -131,8 +131,14 @@ def _task_id(msg: Message) -> str | None:
     return _create_task(result)
 
 
+_INT64: Final = 2**63
+
+
 def _id_like(value: Any) -> RequestId | None:
-    return value if type(value) is str or type(value) is int else None
+    # Out-of-range integers are refused by the decoder by default; never str() a huge one here.
+    if type(value) is str or (type(value) is int and -_INT64 <= value < _INT64):
+        return value  # type: ignore[no-any-return]
+    return None
 
 
 def _named(op: Operation, params: dict[str, Any], key: str, method: str) -> None:

@@ -119,7 +119,7 @@ class OpaBackend:
         try:
             if self._async is None:
                 client = AsyncOpaClient(**self._client_args)
-                await client._init_session()  # the client's own session setup, without its context manager
+                await client.__aenter__()  # opens its aiohttp session; closed by `aclose()`
                 self._async = client
             answer = await self._async.query_rule(doc, self.path)
         except Exception as e:

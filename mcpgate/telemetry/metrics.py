@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -49,6 +49,16 @@ def _spec_counter(spec: catalog.MetricSpec, initial: Iterable[tuple[str, ...]] =
 
 def _spec_gauge(spec: catalog.MetricSpec, initial: Iterable[tuple[str, ...]] = ()) -> GaugeFamily:
     return GaugeFamily(spec.name, spec.help, spec.labels, tuple(initial))
+
+
+class OpView(NamedTuple):
+    """One operation series as the dashboard reads it. `buckets` are per-bucket (not cumulative) counts of
+    the duration histogram, one per `Metrics.duration_bounds` entry plus +Inf last."""
+
+    labels: tuple[str, ...]
+    calls: int
+    buckets: tuple[int, ...]
+    duration_sum: float
 
 
 class _Collector(Collector):
@@ -259,6 +269,35 @@ class Metrics:
 
     def audit_health(self, healthy: bool) -> None:
         self._audit_healthy.set((), 1 if healthy else 0)
+
+    # -- read-only views (the admin dashboard) ------------------------------------------------------------
+
+    @property
+    def duration_bounds(self) -> tuple[float, ...]:
+        """Upper bounds of `mcp_server_operation_duration_seconds`' finite buckets, ascending."""
+        return tuple(self._bounds)
+
+    def operation_views(self) -> list[OpView]:
+        """A copy of every operation series: labels in `catalog.OP_LABELS` order, calls, duration buckets.
+
+        Safe from any thread (copies, like `render()`); costs one pass over the series.
+        """
+        out: list[OpView] = []
+        for key, series in list(self._ops.series.items()):
+            hist = series.duration
+            out.append(OpView(key, series.count, tuple(hist.counts), hist.sum))
+        return out
+
+    def family_values(self, name: str) -> list[tuple[tuple[str, ...], float]]:
+        """A copy of a counter or gauge family's series as (label values, value), by metric name.
+
+        Covers every non-operation family (`mcpgate_policy_decisions_total`, `mcpgate_policy_revision_info`,
+        ...); raises `KeyError` for a name that is not one of them.
+        """
+        for family in (*self._simple, self._inflight):
+            if family.name == name:
+                return list(family.values.items())
+        raise KeyError(name)
 
     # -- exposition ---------------------------------------------------------------------------------------
 

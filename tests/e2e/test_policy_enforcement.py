@@ -143,7 +143,7 @@ async def test_spoofed_linkerd_header_from_untrusted_peer_ignored(stack) -> None
     _, untrusted_gw, _ = stack
     ok, message = await _call(untrusted_gw.url, BILLING, "refund",
                               {"account": "ACC-1001", "amount": 10, "reason": "spoof"})
-    assert not ok, "the header came from a peer that is not a trusted proxy: the caller is anonymous"
+    assert not ok, f"the header came from an untrusted peer: the caller is anonymous ({message})"
     metrics = httpx.get(f"http://127.0.0.1:{untrusted_gw.admin}/metrics", timeout=5).text
     dropped = [ln for ln in metrics.splitlines() if ln.startswith("mcpgate_spoofed_headers_dropped_total")]
     assert dropped and float(dropped[0].rsplit(" ", 1)[1]) >= 1, metrics[:2000]

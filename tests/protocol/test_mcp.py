@@ -88,7 +88,8 @@ def test_tool_call_details() -> None:
 
 
 def test_tool_names_are_kept_exact() -> None:
-    for name in [" search", "search\n", "ѕearch", "SEARCH", ""]:
+    # leading space, trailing newline, Cyrillic dze lookalike, other case, empty
+    for name in [" search", "search\n", "\u0455earch", "SEARCH", ""]:
         assert classify(msg("tools/call", {"name": name}), C2S).target == name
 
 

@@ -40,7 +40,7 @@ def test_sdk_wire_models_decode_and_classify() -> None:
     op = classify(single(body), C2S)
     assert (op.kind, op.target, op.arguments) == (OpKind.TOOL_CALL, "search", {"q": "x:y", "n": 3})
 
-    result = mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text="no")], isError=True)
+    result = mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text="no")], is_error=True)
     resp = JSONRPCResponse(jsonrpc="2.0", id=7, result=result.model_dump(by_alias=True, exclude_none=True))
     answered = classify_response(single(resp.model_dump_json(by_alias=True, exclude_unset=True).encode()), op)
     assert (answered.outcome, answered.target) == (Outcome.TOOL_ERROR, "search")
