@@ -73,7 +73,7 @@ class ClientConnection(asyncio.Protocol):
         self.state.connections.add(self)
         self.state.counters.connections += 1
         if len(self.state.connections) > self.state.settings.max_connections:
-            transport.write(render_error(_overloaded(), request_id=None, protocol_version=None,
+            self.transport.write(render_error(_overloaded(), request_id=None, protocol_version=None,
                                          keep_alive=False))
             self._close()
             return

@@ -14,12 +14,12 @@ from typing import Any
 
 from mcpgate._types import Headers
 from mcpgate.errors import (
+    AuditUnavailable,
     BatchNotAllowed,
     IdentityError,
     InvalidParams,
     McpgateError,
     OriginNotAllowed,
-    Overloaded,
     PolicyDenied,
     ProtocolError,
     SessionPrincipalMismatch,
@@ -30,7 +30,7 @@ from mcpgate.errors import (
 from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
 from mcpgate.protocol.headers import check_routing_headers, is_modern
 from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
-from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome
+from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
 from mcpgate.proxy.client import ClientConnection, Request
 from mcpgate.proxy.http import LAST_CHUNK, get_header, request_head, response_head
 from mcpgate.proxy.relay import JsonRelay, SseRelay
@@ -69,6 +69,7 @@ class Flow:
         self._keep_alive = req.keep_alive and not state.draining
         self._is_stateless = False
         self.fwd_headers: Headers = req.headers
+        self.request_id: RequestId | None = None  # the id to answer with when we answer in the server's place
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -81,9 +82,6 @@ class Flow:
             origin = get_header(req.headers, b"origin")
             if origin is not None and origin not in self.state.settings.allowed_origins:
                 raise OriginNotAllowed(f"origin `{origin.decode('latin-1')}` is not allowed")
-            reason = self.state.hooks.ready()
-            if reason is not None:
-                raise Overloaded(reason)
             self._read_session()
             self.info = RequestInfo(self.conn, req.method.decode(), req.target.decode("latin-1"),
                                     req.headers, self.session_id, self.version, self._transport_kind())
@@ -101,9 +99,16 @@ class Flow:
             if req.method == b"POST":
                 self._start_post()
             else:
+                self._check_ready()
                 self._forward(req.body)
         except McpgateError as err:
             self._fail_before_forward(err)
+
+    def _check_ready(self) -> None:
+        """Fail closed when a required sink (the audit log) cannot record what we would forward."""
+        reason = self.state.hooks.ready()
+        if reason is not None:
+            raise AuditUnavailable(f"refusing to forward: {reason}")
 
     def _transport_kind(self) -> str:
         path = self.req.target.split(b"?", 1)[0]
@@ -156,9 +161,11 @@ class Flow:
         if isinstance(decoded, list):
             self._post_batch(decoded)
             return
+        self.request_id = decoded.id if decoded.kind is MessageKind.REQUEST else None
         op = self._classify_checked(decoded)
         if is_modern(self.version):
             check_routing_headers(req.headers, decoded)
+        self._check_ready()
         ex = self._decide(op)
         if ex is not None and not ex.decision.allowed:
             self._deny(ex, op)
@@ -555,7 +562,7 @@ class Flow:
     def _fail_before_forward(self, err: McpgateError) -> None:
         if isinstance(err, ProtocolError):
             self.state.counters.rejected += 1
-        rid = None
+        rid = self.request_id
         extra: list[tuple[bytes, bytes]] = []
         if isinstance(err, IdentityError):
             challenge = err.data.get("www_authenticate")
