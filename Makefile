@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_DIR := tests/e2e/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+# Defined before any rule names it: make expands prerequisites as it reads them.
+SYSDEPS := $(VENV)/.sysdeps
 
 .PHONY: demo test test-fast lint bench bench-smoke fuzz soak harden clean node sysdeps
 
@@ -34,15 +36,16 @@ test: $(STAMP) $(NODE_STAMP) $(SYSDEPS) lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -x -m "not e2e"
 
-# System tools for the benchmark (nginx, wrk, gcc for bench/oload.c), installed only when missing.
+# System tools for the benchmark (nginx, wrk, gcc for bench/oload.c) and the dashboard's browser tests
+# (chromium, chromium-driver), installed only when missing.
 # policy-rc.d keeps apt from starting a system nginx service: the bench runs its own nginx.
-SYSDEPS := $(VENV)/.sysdeps
 $(SYSDEPS):
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v taskset >/dev/null 2>&1 && command -v chrt >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v chromium >/dev/null 2>&1 && test -x /usr/bin/chromedriver || missing="$$missing chromium chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  prc=/usr/sbin/policy-rc.d; made=""; \
 	  if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' > $$prc && chmod +x $$prc && made=1; fi; \

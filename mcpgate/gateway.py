@@ -17,6 +17,7 @@ from mcpgate.errors import McpgateError
 from mcpgate.proxy.server import ProxyServer
 from mcpgate.proxy.state import ProxySettings
 from mcpgate.runtime.build import Runtime, build_runtime
+from mcpgate.telemetry.snapshot import DashboardSnapshot
 
 log = logging.getLogger("mcpgate")
 
@@ -124,7 +125,8 @@ async def _start_admin(config: GatewayConfig, runtime: Runtime, proxy: ProxyServ
             # The gateway owns SIGTERM/SIGINT (drain) and SIGHUP (reload); uvicorn must not take them.
             yield
 
-    app = build_admin_app(status, runtime.render_metrics)
+    app = build_admin_app(status, runtime.render_metrics,
+                          DashboardSnapshot(runtime.metrics, runtime.recent, status))
     server = AdminServer(uvicorn.Config(app, host=config.admin_host, port=config.admin_port,
                                         log_level="warning", lifespan="off", access_log=False))
     asyncio.get_running_loop().create_task(server.serve())

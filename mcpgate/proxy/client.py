@@ -7,6 +7,8 @@ their turn (answers must go out in order), with reading paused past a bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -64,6 +66,11 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Heads and bodies go out as separate writes: without NODELAY, Nagle + delayed ACK stall them.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername") or ("", 0)
         sslobj = transport.get_extra_info("ssl_object")
         cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None

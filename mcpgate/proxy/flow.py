@@ -28,7 +28,7 @@ from mcpgate.errors import (
     UpstreamTimeout,
 )
 from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
-from mcpgate.protocol.headers import check_routing_headers, is_modern
+from mcpgate.protocol.headers import check_routing_headers
 from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
 from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
 from mcpgate.proxy.client import ClientConnection, Request
@@ -163,8 +163,8 @@ class Flow:
             return
         self.request_id = decoded.id if decoded.kind is MessageKind.REQUEST else None
         op = self._classify_checked(decoded)
-        if is_modern(self.version):
-            check_routing_headers(req.headers, decoded)
+        # Always: duplicated routing headers are refused in every version; values are checked for modern ones.
+        check_routing_headers(req.headers, decoded)
         self._check_ready()
         ex = self._decide(op)
         if ex is not None and not ex.decision.allowed:

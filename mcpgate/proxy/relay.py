@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from mcpgate.proxy.flow import Flow
     from mcpgate.proxy.state import GatewayState
 
-_RESPONSE_LIMITS = DecodeLimits(max_depth=512, max_batch=10_000)
+# Answers are inspected, not judged: deep results and big integers (timestamps, snowflake ids) are legitimate.
+_RESPONSE_LIMITS = DecodeLimits(max_depth=512, max_batch=10_000, reject_unsafe_integers=False)
 
 
 class JsonRelay:
@@ -114,6 +115,10 @@ class SseRelay:
         if self.broken:
             return
         self.framer.receive_data(data)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Forward every event the framer has completed, as one write."""
         out: list[bytes] = []
         try:
             while True:
@@ -199,9 +204,11 @@ class SseRelay:
         return encode_event(data=new, event=ev.event, id=ev.id, retry=ev.retry)
 
     def end(self) -> None:
-        leftover = self.framer.receive_eof()
-        if leftover:
-            self.flow.send_chunk_parts([leftover])
+        # A trailing lone CR completes an event only at EOF. An incomplete tail is dropped, as every
+        # conforming client would drop it: it was never inspected.
+        if not self.broken:
+            self.framer.receive_eof()
+            self._drain()
         self.flow.end_chunks()
 
     def emit_denials(self, denials: list[bytes]) -> None:
