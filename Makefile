@@ -64,3 +64,15 @@ bench-smoke: $(STAMP) $(SYSDEPS)
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .pytest_cache .ruff_cache
+
+# Coverage-guided fuzzing (atheris) of the parsers, FUZZ_SECONDS per target; findings land in fuzz/findings/.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
+
+# Bad-input corpus, differential oracle, property tests and faults; writes docs/reliability.md.
+harden: $(STAMP)
+	@rc=0; $(BIN)/python -m pytest tests/hardening -n 2 -q -p no:cacheprovider \
+	  --junitxml=$(VENV)/harden-junit.xml || rc=$$?; \
+	$(BIN)/python -m tests.hardening.report $(VENV)/harden-junit.xml docs/reliability.md >/dev/null || rc=1; \
+	echo "wrote docs/reliability.md"; exit $$rc

@@ -11,12 +11,13 @@ from mcpgate.policy.engine import Defaults, Policy, describe
 from mcpgate.policy.explain import Explanation, RuleTrace, explain
 from mcpgate.policy.lists import filter_list_result
 from mcpgate.policy.loader import compile_policy, expand_paths, load_policy, load_policy_text
-from mcpgate.policy.methods import DEFAULT_RULE_ID, PLUMBING_METHODS, PLUMBING_RULE_ID
+from mcpgate.policy.methods import DEFAULT_RULE_ID, INVALID_RULE_ID, PLUMBING_METHODS, PLUMBING_RULE_ID
 from mcpgate.policy.model import OBSERVE, Decision, Effect
 from mcpgate.policy.principals import PrincipalLike
 
 __all__ = [
     "DEFAULT_RULE_ID",
+    "INVALID_RULE_ID",
     "OBSERVE",
     "PLUMBING_METHODS",
     "PLUMBING_RULE_ID",

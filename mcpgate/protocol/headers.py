@@ -14,6 +14,7 @@ from mcpgate.protocol.model import Message, MessageKind
 __all__ = [
     "KNOWN_VERSIONS",
     "MODERN_VERSIONS",
+    "NAME_FIELDS",
     "check_routing_headers",
     "decode_header_value",
     "is_modern",

@@ -137,7 +137,7 @@ _INT64: Final = 2**63
 def _id_like(value: Any) -> RequestId | None:
     # Out-of-range integers are refused by the decoder by default; never str() a huge one here.
     if type(value) is str or (type(value) is int and -_INT64 <= value < _INT64):
-        return value  # type: ignore[no-any-return]
+        return value
     return None
 
 

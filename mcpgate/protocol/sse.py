@@ -183,7 +183,8 @@ class SseFramer:
                 self._id = value
         elif name == b"retry":
             value = self._decode(buf, value_start, end, "retry")
-            if _DIGITS.fullmatch(value):
+            # Beyond 4000 digits int() refuses to convert (CPython's limit); no client could honour it anyway.
+            if len(value) <= 4000 and _DIGITS.fullmatch(value):
                 self._retry = int(value)
 
     @staticmethod

@@ -17,6 +17,7 @@ from opa_client.opa_async import AsyncOpaClient
 
 from mcpgate.errors import ConfigError
 from mcpgate.policy import PLUMBING_METHODS, PLUMBING_RULE_ID, Decision, Effect, PrincipalLike, describe
+from mcpgate.policy.methods import INVALID_RULE_ID
 from mcpgate.protocol.model import Operation, OpKind
 
 __all__ = ["OPA_ERROR_RULE_ID", "OPA_REVISION", "OpaBackend", "opa_input"]
@@ -90,6 +91,10 @@ class OpaBackend:
         if operation.kind is OpKind.RESPONSE:
             return Decision(Effect.ALLOW, (PLUMBING_RULE_ID,), OPA_REVISION,
                             f"response to `{operation.method}` allowed as protocol plumbing")
+        if operation.invalid is not None or not all(isinstance(t, str) for t in operation.targets):
+            return Decision(Effect.DENY, (INVALID_RULE_ID,), OPA_REVISION,
+                            f"{describe(operation.method, None)} denied: "
+                            f"{operation.invalid or 'a target is not a string'}")
         if operation.method in PLUMBING_METHODS or (
                 operation.method == "subscriptions/listen" and not operation.targets):
             return Decision(Effect.ALLOW, (PLUMBING_RULE_ID,), OPA_REVISION,

@@ -61,6 +61,7 @@ HAND_STREAMS = [
     Stream("last-id-wins", b"id: 1\nid: 2\ndata: x\n\n", [(None, "x", "2", None)]),
     Stream("empty-id", b"id\ndata: x\n\n", [(None, "x", "", None)]),
     Stream("retry-invalid", b"retry: 10a\nretry: 5\nretry: -1\ndata: x\n\n", [(None, "x", None, 5)]),
+    Stream("retry-absurdly-long-ignored", b"retry: " + b"9" * 5000 + b"\ndata: x\n\n", [(None, "x", None, None)]),
     Stream("event-only", b"event: ping\n\n", [("ping", None, None, None)]),
     Stream("colon-in-value", b'data: {"a":"b:c"}\n\n', [(None, '{"a":"b:c"}', None, None)]),
     Stream("field-name-case", b"Data: x\nDATA: y\n\n", [(None, None, None, None)]),

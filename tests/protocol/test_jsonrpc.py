@@ -22,6 +22,7 @@ from mcpgate.errors import (
     McpgateError,
     NestingTooDeep,
     NonFiniteNumber,
+    UnsafeInteger,
 )
 from mcpgate.protocol.jsonrpc import (
     DecodeLimits,
@@ -95,9 +96,25 @@ def test_batch_allowed() -> None:
     assert all(m.raw == b"" for m in msgs)
 
 
-def test_big_ids_within_int64() -> None:
-    assert one(b'{"jsonrpc":"2.0","id":9223372036854775807,"method":"ping"}').id == 2**63 - 1
-    assert one(b'{"jsonrpc":"2.0","id":-9223372036854775808,"method":"ping"}').id == -(2**63)
+def test_safe_integers_are_accepted() -> None:
+    assert one(b'{"jsonrpc":"2.0","id":9007199254740991,"method":"ping"}').id == 2**53 - 1
+    msg = one(req('{"name":"t","arguments":{"n":-9007199254740991,"s":"12345678901234567890"}}'))
+    assert msg.params is not None and msg.params["arguments"]["n"] == -(2**53 - 1)
+
+
+TRUSTING = DecodeLimits(reject_unsafe_integers=False)
+
+
+def test_unsafe_integers_can_be_allowed_but_ids_stay_int64() -> None:
+    body = b'{"jsonrpc":"2.0","id":9223372036854775807,"method":"ping","params":{"n":123456789012345678901}}'
+    msg = decode_body(body, allow_batch=False, limits=TRUSTING)
+    assert isinstance(msg, Message) and msg.id == 2**63 - 1
+    for rid in (b"9223372036854775808", b"-9223372036854775809"):
+        with pytest.raises(InvalidEnvelope):
+            decode_body(b'{"jsonrpc":"2.0","id":' + rid + b',"method":"ping"}', allow_batch=False, limits=TRUSTING)
+    with pytest.raises(UnsafeInteger):  # beyond what msgspec decodes at all
+        decode_body(b'{"jsonrpc":"2.0","id":' + b"1" * 5000 + b',"method":"ping"}', allow_batch=False,
+                    limits=TRUSTING)
 
 
 # --- rejected ---------------------------------------------------------------------------------------------
@@ -157,8 +174,12 @@ REJECTS: list[tuple[str, bytes, type[McpgateError]]] = [
     ("id-exp", b'{"jsonrpc":"2.0","id":1e2,"method":"x"}', InvalidEnvelope),
     ("id-object", b'{"jsonrpc":"2.0","id":{},"method":"x"}', InvalidEnvelope),
     ("id-array", b'{"jsonrpc":"2.0","id":[1],"method":"x"}', InvalidEnvelope),
-    ("id-int64-overflow", b'{"jsonrpc":"2.0","id":9223372036854775808,"method":"x"}', InvalidEnvelope),
-    ("id-huge", b'{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"x"}', InvalidEnvelope),
+    ("id-unsafe", b'{"jsonrpc":"2.0","id":9007199254740992,"method":"x"}', UnsafeInteger),
+    ("id-huge", b'{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"x"}', UnsafeInteger),
+    ("int-unsafe", req('{"name":"t","arguments":{"n":[9007199254740993]}}'), UnsafeInteger),
+    ("int-unsafe-negative", req('{"name":"t","arguments":{"n":-9007199254740992}}'), UnsafeInteger),
+    ("int-5000-digits", req('{"name":"t","arguments":{"n":' + "7" * 5000 + "}}"), UnsafeInteger),
+    ("int-unsafe-large-body", big(',"n":9007199254740993'), UnsafeInteger),
     ("id-null-result", b'{"jsonrpc":"2.0","id":null,"result":{}}', InvalidEnvelope),
     ("result-without-id", b'{"jsonrpc":"2.0","result":{}}', InvalidEnvelope),
     ("method-number", b'{"jsonrpc":"2.0","id":1,"method":1}', InvalidEnvelope),
@@ -241,10 +262,15 @@ def test_parse_json_is_as_strict() -> None:
 
 # --- properties ---------------------------------------------------------------------------------------
 
-_json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8) \
-    | st.floats(allow_nan=False, allow_infinity=False)
-_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=20)
+def _json_values(integers: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:
+    scalars = st.none() | st.booleans() | integers | st.text(max_size=8) \
+        | st.floats(allow_nan=False, allow_infinity=False)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=20)
+
+
+_json = _json_values(st.integers(-(2**53 - 1), 2**53 - 1))
+_json_wide = _json_values(st.integers(-(2**70), 2**70))
 
 
 @settings(max_examples=300)
@@ -296,12 +322,12 @@ def test_duplicate_keys_found_at_any_depth(args: dict[str, Any], depth: int) -> 
 
 
 @settings(max_examples=300)
-@given(_json)
+@given(_json_wide)
 def test_accepted_bodies_read_the_same_in_stdlib_json(args: Any) -> None:
     body = req(json.dumps({"name": "t", "arguments": args}))
     try:
         msg = one(body)
-    except (CaseVariantKey, NestingTooDeep):
+    except (CaseVariantKey, NestingTooDeep, UnsafeInteger):
         return
     assert msg.params == json.loads(body)["params"]
     assert msg.params == msgspec.json.decode(body)["params"]

@@ -174,7 +174,7 @@ def test_list_methods() -> None:
         == LIST_METHODS
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(max_size=6),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
                                                                                  max_size=3), max_leaves=12)
 _methods = st.sampled_from([c[0] for c in CASES] + ["notifications/cancelled", "notifications/progress",

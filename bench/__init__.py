@@ -1,0 +1,1 @@
+"""mcpgate benchmark suite: `python -m bench.run` (see docs/benchmarks.md)."""

@@ -1,0 +1,40 @@
+"""List filtering: `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list` results show
+only what the caller may use (for some arguments), the same answer the call gate gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpgate.policy.engine import Policy
+from mcpgate.policy.methods import LIST_METHODS
+from mcpgate.policy.principals import PrincipalLike
+
+
+def filter_list_result(policy: Policy, principal: PrincipalLike, method: str,
+                       result: dict[str, Any]) -> dict[str, Any] | None:
+    """A filtered copy of a list result, or None when nothing was removed (forward the bytes unchanged).
+
+    Entries without a usable name are removed (fail closed). When anything is removed from a 2026-07-28
+    result (it has `ttlMs` or `cacheScope`), `cacheScope` becomes `"private"`: the list now depends on
+    who asked.
+    """
+    spec = LIST_METHODS.get(method)
+    if spec is None or not isinstance(result, dict):
+        return None
+    list_key, item_key, kind = spec
+    items = result.get(list_key)
+    if not isinstance(items, list):
+        return None
+    kept = [
+        item for item in items
+        if isinstance(item, dict) and isinstance(item.get(item_key), str)
+        and policy.visible(principal, kind, item[item_key])
+    ]
+    if len(kept) == len(items):
+        return None
+    out = dict(result)
+    out[list_key] = kept
+    if "ttlMs" in out or "cacheScope" in out:
+        out["cacheScope"] = "private"
+    return out

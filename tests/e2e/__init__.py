@@ -1,0 +1,1 @@
+"""End-to-end tests: official SDK clients and servers, direct and through mcpgate."""
