@@ -20,7 +20,9 @@
     │   ├── HeaderMismatch           protocol.header_mismatch       400 / -32020
     │   ├── UnsupportedContentType   protocol.unsupported_media     415
     │   ├── SseEventTooLarge         protocol.sse_event_too_large   (stream error)
-    │   └── OriginNotAllowed         protocol.origin_not_allowed    403
+    │   ├── OriginNotAllowed         protocol.origin_not_allowed    403
+    │   ├── UnknownPath              protocol.unknown_path          404 (only the MCP endpoint is forwarded)
+    │   └── InvalidSession           protocol.invalid_session       400 (ambiguous or malformed session id)
     ├── IdentityError                identity.invalid               401 (.data: www_authenticate)
     │   ├── InvalidToken             identity.invalid_token         401
     │   ├── IdentityRequired         identity.required              401
@@ -59,6 +61,7 @@ __all__ = [
     "IdentityRequired",
     "InvalidEnvelope",
     "InvalidParams",
+    "InvalidSession",
     "InvalidToken",
     "InvalidUtf8",
     "LoneSurrogate",
@@ -74,6 +77,7 @@ __all__ = [
     "ProtocolError",
     "SessionPrincipalMismatch",
     "SseEventTooLarge",
+    "UnknownPath",
     "UnsafeInteger",
     "UnsupportedContentType",
     "UntrustedIdentity",
@@ -216,6 +220,15 @@ class SseEventTooLarge(ProtocolError):
 class OriginNotAllowed(ProtocolError):
     code = "protocol.origin_not_allowed"
     http_status = 403
+
+
+class UnknownPath(ProtocolError):
+    code = "protocol.unknown_path"
+    http_status = 404
+
+
+class InvalidSession(ProtocolError):
+    code = "protocol.invalid_session"
 
 
 class IdentityError(McpgateError):

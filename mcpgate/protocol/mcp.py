@@ -6,6 +6,7 @@ reported in `Operation.invalid` so the data plane rejects the call instead of fo
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
@@ -141,10 +142,19 @@ def _id_like(value: Any) -> RequestId | None:
     return None
 
 
+# Names travel into logs, metrics, headers and other parsers: control characters (NUL, newlines) and absurd
+# lengths are how a name smuggles a second meaning past a glob rule, so they are refused outright.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_NAME_CHARS: Final = 1024
+
+
 def _named(op: Operation, params: dict[str, Any], key: str, method: str) -> None:
     value = params.get(key)
     if type(value) is str:
         op.target = value
+        if key == "name" and (len(value) > MAX_NAME_CHARS or _CONTROL.search(value)):
+            op.invalid = (f"`params.name` of `{method}` has control characters or is longer than "
+                          f"{MAX_NAME_CHARS} characters")
     elif value is None:
         op.invalid = f"`{method}` requires `params.{key}`"
     else:

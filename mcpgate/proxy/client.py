@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -36,6 +37,7 @@ class ActiveFlow(Protocol):
     """What a connection needs of the flow answering its current request."""
 
     def start(self) -> None: ...
+    def tick(self, now: float) -> None: ...
     def client_gone(self) -> None: ...
     def pause_upstream(self) -> None: ...
     def resume_upstream(self) -> None: ...
@@ -57,10 +59,12 @@ class ClientConnection(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self.active: ActiveFlow | None = None  # the Flow answering the oldest request
         self._closing = False
+        self._close_after = False
         self._paused_reading = False
         self.write_paused = False
         self._write_waiters: list[object] = []
-        self._head_timer: asyncio.TimerHandle | None = None
+        # Slowloris guard, checked by the server's once-a-second ticker (no timer per request).
+        self.head_deadline: float | None = None
 
     # connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -90,8 +94,7 @@ class ClientConnection(asyncio.Protocol):
         self.state.connections.discard(self)
         self.transport = None
         self._closing = True
-        if self._head_timer is not None:
-            self._head_timer.cancel()
+        self.head_deadline = None
         active, self.active = self.active, None
         if active is not None:
             active.client_gone()
@@ -102,7 +105,11 @@ class ClientConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(MalformedHttp("connection upgrades are not supported"))
+            # The request itself was complete and is being answered (405 / typed error); upgrades and
+            # CONNECT tunnels are never honoured, so the connection closes once that answer is out.
+            self._close_after = True
+            if self.active is None:
+                self._close()
         except httptools.HttpParserCallbackError as exc:
             # Our own limit checks raise inside parser callbacks; httptools wraps them.
             inner = exc.__context__
@@ -142,14 +149,17 @@ class ClientConnection(asyncio.Protocol):
             raise HeaderTooLarge(f"request headers exceed {self.state.settings.max_header_bytes} bytes")
         if len(self._headers) >= self.state.settings.max_headers:
             raise HeaderTooLarge(f"more than {self.state.settings.max_headers} request headers")
-        self._headers.append((name, value))
+        if b"_" in name:
+            # As nginx does by default: CGI/WSGI servers read `l5d_client_id` as `l5d-client-id`, so an
+            # underscore spelling could carry an identity header past the trust rules. Dropped, counted.
+            self.state.counters.underscore_headers_dropped += 1
+            return
+        # Names are lowercased once here (they are case-insensitive), so every later lookup is exact.
+        self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
         for k, v in self._headers:
-            if k.lower() == b"content-length":
+            if k == b"content-length":
                 try:
                     n = int(v)
                 except ValueError:
@@ -167,6 +177,8 @@ class ClientConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        # The deadline covered head and body: a request trickled in byte by byte is cut like a slow head.
+        self.head_deadline = None
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []
         req = Request(self.parser.get_method(), self._url, self._headers, body,
@@ -193,7 +205,7 @@ class ClientConnection(asyncio.Protocol):
         if self.active is not flow:
             return
         self.active = None
-        if not keep_alive or self.state.draining:
+        if not keep_alive or self.state.draining or self._close_after:
             self._close()
             return
         if self._paused_reading and self.transport is not None:
@@ -228,14 +240,15 @@ class ClientConnection(asyncio.Protocol):
     def _arm_head_timer(self) -> None:
         timeout = self.state.settings.client_header_timeout_s
         if timeout > 0 and self.transport is not None:
-            loop = asyncio.get_running_loop()
-            self._head_timer = loop.call_later(timeout, self._head_timeout)
+            self.head_deadline = time.monotonic() + timeout
 
-    def _head_timeout(self) -> None:
-        # Slowloris guard: a request must arrive whole within the deadline once a connection is idle.
-        self._head_timer = None
-        if self.active is None and not self._queue:
+    def tick(self, now: float) -> None:
+        """Once a second: a request head must arrive whole within its deadline (slowloris guard)."""
+        if self.head_deadline is not None and now > self.head_deadline and self.active is None:
+            self.head_deadline = None
             self._close()
+        elif self.active is not None:
+            self.active.tick(now)
 
 
 def _overloaded() -> McpgateError:

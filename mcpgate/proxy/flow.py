@@ -10,19 +10,24 @@ Every message that asks for an answer becomes an `Exchange`, finished once where
 from __future__ import annotations
 
 import contextlib
+import re
+import time
 from typing import Any
 
 from mcpgate._types import Headers
 from mcpgate.errors import (
     AuditUnavailable,
     BatchNotAllowed,
+    HeaderMismatch,
     IdentityError,
     InvalidParams,
+    InvalidSession,
     McpgateError,
     OriginNotAllowed,
     PolicyDenied,
     ProtocolError,
     SessionPrincipalMismatch,
+    UnknownPath,
     UnsupportedContentType,
     UpstreamError,
     UpstreamTimeout,
@@ -30,6 +35,7 @@ from mcpgate.errors import (
 from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
 from mcpgate.protocol.headers import check_routing_headers
 from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
+from mcpgate.protocol.legacy_sse import session_from_query
 from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
 from mcpgate.proxy.client import ClientConnection, Request
 from mcpgate.proxy.http import LAST_CHUNK, get_header, request_head, response_head
@@ -42,6 +48,7 @@ _SESSION = b"mcp-session-id"
 _VERSION = b"mcp-protocol-version"
 _ALLOWED_METHODS = frozenset({b"GET", b"POST", b"DELETE", b"OPTIONS"})
 _NO_BODY_STATUSES = frozenset({204, 304})
+_VISIBLE_ASCII = re.compile(rb"[\x21-\x7e]+")
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
@@ -65,7 +72,8 @@ class Flow:
         self.relay: JsonRelay | SseRelay | None = None
         self.head_sent = False
         self.done = False
-        self._timer: Any = None
+        self.deadline: float | None = None  # upstream must answer (headers) by then; checked by tick()
+        self.last_activity = 0.0            # last upstream bytes (idle_timeout_s, when set)
         self._keep_alive = req.keep_alive and not state.draining
         self._is_stateless = False
         self.fwd_headers: Headers = req.headers
@@ -79,6 +87,8 @@ class Flow:
                 self._respond(plain_response(405, keep_alive=self._keep_alive,
                                              headers=[(b"allow", b"GET, POST, DELETE")]))
                 return
+            if not req.target.startswith(b"/"):
+                raise UnknownPath("only origin-form request targets (`/path`) are accepted")
             origin = get_header(req.headers, b"origin")
             if origin is not None and origin not in self.state.settings.allowed_origins:
                 raise OriginNotAllowed(f"origin `{origin.decode('latin-1')}` is not allowed")
@@ -90,12 +100,16 @@ class Flow:
             self.fwd_headers = identified.headers
             if self.session_id is not None:
                 self._check_session_principal()
+            path = req.target.split(b"?", 1)[0]
             if req.method == b"GET":
-                doc = self.state.hooks.well_known(self.info.path.split("?", 1)[0])
+                doc = self.state.hooks.well_known(path.decode("latin-1"))
                 if doc is not None:
                     self._respond(plain_response(200, doc, keep_alive=self._keep_alive,
                                                  headers=[(b"content-type", b"application/json")]))
                     return
+            if not self.state.path_allowed(path):
+                # Only the MCP endpoint is forwarded: anything else on the server is not ours to expose.
+                raise UnknownPath(f"`{path.decode('latin-1')}` is not an MCP endpoint of this gateway")
             if req.method == b"POST":
                 self._start_post()
             else:
@@ -117,16 +131,25 @@ class Flow:
         return "streamable-http"
 
     def _read_session(self) -> None:
-        sid = get_header(self.req.headers, _SESSION)
-        if sid is None:
-            from mcpgate.protocol.legacy_sse import session_from_query
-
-            _, _, query = self.req.target.partition(b"?")
-            legacy = session_from_query(query.decode("latin-1")) if query else None
-            if legacy is not None:
-                self.session_id = legacy
-                self.scope = "sse:" + legacy
-        else:
+        """The session a request belongs to, refusing every form another parser could read differently."""
+        sids = [v for k, v in self.req.headers if k == _SESSION]
+        if len(sids) > 1:
+            raise InvalidSession("more than one `Mcp-Session-Id` header")
+        sid = sids[0] if sids else None
+        if sid is not None and not _VISIBLE_ASCII.fullmatch(sid):
+            raise InvalidSession("`Mcp-Session-Id` must be visible ASCII (0x21-0x7E)")
+        _, _, query = self.req.target.partition(b"?")
+        legacy: str | None = None
+        if b"session_id=" in query or b"sessionId=" in query:
+            legacy = session_from_query(query.decode("latin-1"))
+            if legacy is None:
+                # Named twice, or under both names: servers differ on which one wins.
+                raise InvalidSession("ambiguous legacy session in the query string")
+            if sid is not None:
+                raise InvalidSession("both `Mcp-Session-Id` and a legacy `session_id` query were given")
+            self.session_id = legacy
+            self.scope = "sse:" + legacy
+        elif sid is not None:
             self.session_id = sid.decode("latin-1")
             self.scope = "s:" + self.session_id
         hv = get_header(self.req.headers, _VERSION)
@@ -155,6 +178,9 @@ class Flow:
         if not ctype.lower().startswith(b"application/json"):
             raise UnsupportedContentType("POST body must be `application/json`")
         s = self.state.settings
+        if sum(1 for k, _ in req.headers if k == _VERSION) > 1:
+            # Before anything reads the version (it decides whether batches are allowed).
+            raise HeaderMismatch("more than one `MCP-Protocol-Version` header")
         allow_batch = self.version in (None, "2025-03-26")
         decoded = decode_body(req.body, allow_batch=allow_batch,
                               limits=DecodeLimits(max_depth=s.max_json_depth, max_batch=s.max_batch))
@@ -301,9 +327,7 @@ class Flow:
         if task is not None:
             self._pending_task = task
         if s.response_timeout_s > 0:
-            import asyncio
-
-            self._timer = asyncio.get_running_loop().call_later(s.response_timeout_s, self._response_timeout)
+            self.deadline = time.monotonic() + s.response_timeout_s
 
     def _send(self, conn: UpstreamConnection, parts: list[bytes]) -> None:
         if self.done:
@@ -318,8 +342,18 @@ class Flow:
     def _upstream_failed_early(self, err: UpstreamError) -> None:
         self.on_upstream_error(err)
 
+    def tick(self, now: float) -> None:
+        if self.deadline is not None and now > self.deadline:
+            self._response_timeout()
+            return
+        idle = self.state.settings.idle_timeout_s
+        if idle > 0 and self.last_activity and not self.done and now - self.last_activity > idle:
+            if self.upstream is not None:
+                self.upstream.abandon()
+            self.on_upstream_error(UpstreamTimeout(f"upstream sent nothing for {idle}s mid-response"))
+
     def _response_timeout(self) -> None:
-        self._timer = None
+        self.deadline = None
         if not self.head_sent and not self.done:
             if self.upstream is not None:
                 self.upstream.abandon()
@@ -328,16 +362,15 @@ class Flow:
 
     # ------------------------------------------------------------------ upstream sink
     def on_upstream_head(self, status: int, headers: Headers) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
+        self.last_activity = time.monotonic()
         now = self.state.clock()
         for ex in self.exchanges:
             ex.t_first_byte = now
         self._learn_session(headers)
         ctype = (get_header(headers, b"content-type") or b"").lower()
         bodyless = status in _NO_BODY_STATUSES or self.req.method == b"HEAD"
-        if ctype.startswith(b"text/event-stream") and status == 200:
+        if ctype.startswith(b"text/event-stream") and 200 <= status < 300:
             self.relay = SseRelay(self, self.state, self.scope)
             self._send_head(status, headers, body_len=None, chunked=True)
             self.state.counters.open_streams += 1
@@ -366,6 +399,8 @@ class Flow:
     def on_upstream_body(self, data: bytes) -> None:
         if self.done:
             return
+        if self.state.settings.idle_timeout_s > 0:
+            self.last_activity = time.monotonic()
         for ex in self.exchanges:
             ex.bytes_out += len(data)
         if self.relay is not None:
@@ -395,9 +430,7 @@ class Flow:
         if self.done:
             return
         self.state.counters.upstream_errors += 1
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
         self.upstream = None
         if not self.head_sent:
             first = self.exchanges[0] if self.exchanges else None
@@ -584,9 +617,7 @@ class Flow:
         if self.done:
             return
         self.done = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
         self.client.finished(self, self._keep_alive)
 
     # ------------------------------------------------------------------ client side events
@@ -595,8 +626,7 @@ class Flow:
         if self.done:
             return
         self.done = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self.deadline = None
         if self.upstream is not None:
             self.upstream.abandon()
             self.upstream = None

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcpgate._types import Headers
 from mcpgate.errors import McpgateError, ProtocolError, SseEventTooLarge, UpstreamError, UpstreamProtocolError
-from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body
+from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_message
 from mcpgate.protocol.legacy_sse import rewrite_endpoint, session_from_query
 from mcpgate.protocol.mcp import classify
 from mcpgate.protocol.model import Direction, Message, MessageKind, OpKind, RequestId
@@ -22,6 +22,39 @@ if TYPE_CHECKING:
 
 # Answers are inspected, not judged: deep results and big integers (timestamps, snowflake ids) are legitimate.
 _RESPONSE_LIMITS = DecodeLimits(max_depth=512, max_batch=10_000, reject_unsafe_integers=False)
+
+
+def _as_dict(msg: Message) -> dict[str, Any]:
+    d: dict[str, Any] = {"jsonrpc": "2.0"}
+    if msg.id is not None or msg.kind in (MessageKind.RESULT, MessageKind.ERROR):
+        d["id"] = msg.id
+    if msg.method is not None:
+        d["method"] = msg.method
+    if msg.params is not None:
+        d["params"] = msg.params
+    if msg.kind is MessageKind.RESULT:
+        d["result"] = msg.result
+    if msg.error is not None:
+        d["error"] = msg.error
+    return d
+
+
+def inspect_message(flow: Flow, msg: Message) -> bytes | None:
+    """What to forward for one server message, wherever it arrived: its raw bytes, a rewrite (a filtered
+    list), or None to drop it (a server→client request or resource update that policy denies)."""
+    if msg.kind in (MessageKind.RESULT, MessageKind.ERROR):
+        ex = flow.answered(msg)
+        if ex is not None:
+            new = flow.filter_answer(ex, msg)
+            if new is not None:
+                return new
+        return msg.raw
+    op = classify(msg, Direction.SERVER_TO_CLIENT)
+    if msg.kind is MessageKind.REQUEST:
+        return msg.raw if flow.server_request(op) else None
+    if op.kind is OpKind.RESOURCE and op.method == "notifications/resources/updated":
+        return msg.raw if flow.server_request(op) else None
+    return msg.raw
 
 
 class JsonRelay:
@@ -91,15 +124,20 @@ class JsonRelay:
                 return error_body(UpstreamProtocolError("upstream list result is not valid JSON-RPC"), first)
             return body  # transparent: the client reads the upstream's own (error) body
         msgs = decoded if isinstance(decoded, list) else [decoded]
-        changed: list[bytes | None] = []
-        for msg in msgs:
-            ex = self.flow.answered(msg) if msg.kind in (MessageKind.RESULT, MessageKind.ERROR) else None
-            changed.append(self.flow.filter_answer(ex, msg) if ex is not None else None)
-        if not any(c is not None for c in changed):
+        pending = [ex.operation.id for ex in self.flow.exchanges]
+        out = [inspect_message(self.flow, m) for m in msgs]
+        if all(o is m.raw for o, m in zip(out, msgs, strict=True)):
             return body
         if not isinstance(decoded, list):
-            return changed[0] or body
-        return b"[" + b",".join(c if c is not None else m.raw for c, m in zip(changed, msgs, strict=True)) + b"]"
+            if out[0] is not None:
+                return out[0]
+            # A JSON answer that is itself a denied server→client request: the client's own request gets
+            # an error instead, so it neither acts on the request nor waits forever.
+            return error_body(UpstreamProtocolError(
+                "the upstream answered with a server request that policy denies"), pending[0] if pending else None)
+        # Batch elements carry no raw bytes of their own: unchanged ones are re-encoded from the decoded form.
+        parts = [o or encode_message(_as_dict(m)) for o, m in zip(out, msgs, strict=True) if o is not None]
+        return b"[" + b",".join(parts) + b"]"
 
 
 class SseRelay:
@@ -176,26 +214,16 @@ class SseRelay:
         return encode_event(data=data.decode(), event=ev.event, id=ev.id, retry=ev.retry)
 
     def _message(self, msg: Message) -> bytes | None:
-        """Bytes to forward for one message: its raw bytes, a rewrite, or None to drop it."""
-        if msg.kind in (MessageKind.RESULT, MessageKind.ERROR):
-            ex = self.flow.answered(msg)
-            if ex is not None:
-                new = self.flow.filter_answer(ex, msg)
-                if new is not None:
-                    return new
-            return msg.raw
-        op = classify(msg, Direction.SERVER_TO_CLIENT)
-        if msg.kind is MessageKind.REQUEST:
-            return msg.raw if self.flow.server_request(op) else None
-        if op.kind is OpKind.RESOURCE and op.method == "notifications/resources/updated":
-            return msg.raw if self.flow.server_request(op) else None
-        return msg.raw
+        return inspect_message(self.flow, msg)
 
     def _endpoint(self, ev: SseEvent) -> bytes:
         assert ev.data is not None
         s = self.state.settings
         new = rewrite_endpoint(ev.data, s.public_base_path, s.public_base_path)
-        _, _, query = new.partition("?")
+        path, _, query = new.partition("?")
+        if path and len(self.state.legacy_paths) < 64:
+            # The message endpoint the server named becomes forwardable (only the MCP endpoints are).
+            self.state.legacy_paths.add(path.encode("latin-1"))
         sid = session_from_query(query) if query else None
         if sid is not None:
             self.flow.learn_legacy_session(sid)

@@ -13,6 +13,7 @@ from mcpgate.proxy.state import GatewayState, ProxySettings
 from mcpgate.proxy.upstream import UpstreamPool
 
 _SWEEP_INTERVAL_S = 5.0
+_TICK_S = 0.25
 
 
 class ProxyServer:
@@ -25,6 +26,7 @@ class ProxyServer:
         self.loop = loop
         self.server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
 
     @property
     def port(self) -> int:
@@ -40,6 +42,15 @@ class ProxyServer:
             lambda: ClientConnection(self.state), host, port, ssl=ssl_context, backlog=4096,
             reuse_address=True)
         self._sweeper = self.loop.call_later(_SWEEP_INTERVAL_S, self._sweep)
+        self._ticker = self.loop.call_later(_TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        """Deadlines (request heads, upstream answers) are checked here, not with a timer per request."""
+        now = time.monotonic()
+        for c in list(self.state.connections):
+            if isinstance(c, ClientConnection):
+                c.tick(now)
+        self._ticker = self.loop.call_later(_TICK_S, self._tick)
 
     def _sweep(self) -> None:
         """Pending requests whose answer never came (a session's stream was not resumed) end as failed."""
@@ -74,4 +85,6 @@ class ProxyServer:
         self.state.pool.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
         return cut

@@ -42,6 +42,7 @@ class ProxySettings:
     client_header_timeout_s: float = 15.0
     drain_s: float = 20.0
     strip_upstream_headers: frozenset[bytes] = frozenset()
+    mcp_paths: frozenset[bytes] = frozenset()  # request paths forwarded upstream; empty = public_base_path only
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class Counters:
     denied: int = 0
     upstream_errors: int = 0
     open_streams: int = 0
+    underscore_headers_dropped: int = 0
 
 
 class DecisionIds:
@@ -89,6 +91,13 @@ class GatewayState:
     clock: Callable[[], int] = time.monotonic_ns
     draining: bool = False
     connections: set[object] = field(default_factory=set)
+    legacy_paths: set[bytes] = field(default_factory=set)  # HTTP+SSE message paths learned from `endpoint`
+
+    def path_allowed(self, path: bytes) -> bool:
+        s = self.settings
+        if s.mcp_paths:
+            return path in s.mcp_paths or path in self.legacy_paths
+        return path == s.public_base_path.encode() or path in self.legacy_paths
 
     def session(self, session_id: str) -> Session:
         s = self.sessions.get(session_id)

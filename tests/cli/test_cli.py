@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import jsonschema
@@ -77,7 +76,7 @@ def test_serve_hands_the_built_config_to_run_gateway(monkeypatch: pytest.MonkeyP
         return 0
 
     # Stands in for the data plane (tested on its own): this checks only what `serve` passes to it.
-    monkeypatch.setitem(sys.modules, "mcpgate.proxy.app", types.SimpleNamespace(run_gateway=run_gateway))
+    monkeypatch.setattr("mcpgate.gateway.run_gateway", run_gateway)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listen: 127.0.0.1:1111\nlimits:\n  max_batch: 7\n")
     monkeypatch.setenv("MCPGATE_TIMEOUTS__RESPONSE_S", "12")
@@ -98,7 +97,7 @@ def test_serve_hands_the_built_config_to_run_gateway(monkeypatch: pytest.MonkeyP
 
 
 def test_run_gateway_exit_code_is_returned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "mcpgate.proxy.app", types.SimpleNamespace(run_gateway=lambda c: 1))
+    monkeypatch.setattr("mcpgate.gateway.run_gateway", lambda c: 1)
     assert main(["serve", "--upstream", UP]) == 1
 
 

@@ -149,7 +149,8 @@ async def gateway() -> AsyncIterator[GatewayFactory]:
         settings = ProxySettings(
             upstream_host="127.0.0.1", upstream_port=up_port,
             upstream_host_header=b"127.0.0.1:%d" % up_port, public_base_path="/mcp",
-            allowed_origins=frozenset({b"http://allowed.example"}), **overrides)
+            allowed_origins=frozenset({b"http://allowed.example"}),
+            **{"mcp_paths": frozenset({b"/mcp", b"/sse", b"/sse-mode", b"/a", b"/b"}), **overrides})
         srv = ProxyServer(settings, hooks or RecordingHooks(), asyncio.get_running_loop())
         await srv.start("127.0.0.1", 0)
         started.append(srv)

@@ -172,3 +172,43 @@ async def test_malformed_http_gets_400_not_a_hang(upstream, gateway) -> None:
     writer.close()
     assert data.startswith(b"HTTP/1.1 400")
     assert up.requests == []
+
+
+async def test_only_mcp_endpoints_are_forwarded(upstream, gateway) -> None:
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        w.write(json_response(b"{}"))
+
+    up = await upstream(handler)
+    gw = await gateway(up.port, mcp_paths=frozenset())  # empty: the public base path `/mcp` only
+    async with httpx.AsyncClient() as c:
+        for method, path in [("GET", "/admin/secrets"), ("DELETE", "/customers/c1"), ("GET", "/mcp/../metrics"),
+                             ("POST", "/mcp/")]:
+            r = await c.request(method, f"http://127.0.0.1:{gw.port}{path}", headers=HEADERS, content=CALL)
+            assert r.status_code == 404, path
+            assert r.json()["error"]["data"]["code"] == "protocol.unknown_path"
+        ok = await c.post(f"http://127.0.0.1:{gw.port}/mcp", content=CALL, headers=HEADERS)
+        assert ok.status_code == 200
+    assert [r.target for r in up.requests] == [b"/mcp"]
+
+
+@pytest.mark.parametrize("headers", [
+    [("mcp-session-id", "a"), ("mcp-session-id", "b")],
+    [("mcp-session-id", "a b")],
+    [("l5d_client_id", "x")],  # dropped, not rejected: the request goes through without it
+])
+async def test_session_and_underscore_headers(upstream, gateway, headers) -> None:
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        w.write(json_response(b'{"jsonrpc":"2.0","id":"req-1","result":{"content":[]}}'))
+
+    up = await upstream(handler)
+    gw = await gateway(up.port)
+    async with httpx.AsyncClient() as c:
+        r = await c.post(f"http://127.0.0.1:{gw.port}/mcp", content=CALL, headers=[*HEADERS.items(), *headers])
+    if headers[0][0] == "l5d_client_id":
+        assert r.status_code == 200
+        assert up.requests[0].header(b"l5d_client_id") is None
+        assert gw.state.counters.underscore_headers_dropped == 1
+    else:
+        assert r.status_code == 400
+        assert r.json()["error"]["data"]["code"] == "protocol.invalid_session"
+        assert up.requests == []
