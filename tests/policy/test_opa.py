@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import opa_bindings  # installed by the Makefile: a missing engine must fail, not skip
 import pytest
 
 from mcpgate.policy import Effect, load_policy
@@ -17,8 +18,6 @@ from mcpgate.policy.testing import load_tests, principal_from
 from mcpgate.protocol.model import Direction, MessageKind, Operation, OpKind
 from mcpgate.runtime.opa import OPA_ERROR_RULE_ID, OpaBackend, opa_input
 from tests.policy.conftest import BILLING, call, op
-
-opa_bindings = pytest.importorskip("opa_bindings")
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 KIND = {"tools/call": OpKind.TOOL_CALL, "prompts/get": OpKind.PROMPT, "resources/read": OpKind.RESOURCE,
