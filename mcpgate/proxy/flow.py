@@ -175,7 +175,7 @@ class Flow:
     def _start_post(self) -> None:
         req = self.req
         ctype = get_header(req.headers, b"content-type") or b""
-        if not ctype.lower().startswith(b"application/json"):
+        if not ctype[:16].lower().startswith(b"application/json"):
             raise UnsupportedContentType("POST body must be `application/json`")
         s = self.state.settings
         if sum(1 for k, _ in req.headers if k == _VERSION) > 1:
@@ -457,21 +457,25 @@ class Flow:
     _chunked = False
 
     def _send_head(self, status: int, headers: Headers, *, body_len: int | None, chunked: bool,
-                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+                   extra: list[tuple[bytes, bytes]] | None = None, body: bytes = b"") -> None:
         self._chunked = chunked and self.req.http_11
         if chunked and not self.req.http_11:
             self._keep_alive = False
         ex_headers = extra or []
         if self.decision_ids:
             ex_headers = [*ex_headers, (b"x-mcpgate-decision-id", ",".join(self.decision_ids).encode())]
-        self.client.write(response_head(status, headers, body_len=body_len, chunked=self._chunked,
-                                        keep_alive=self._keep_alive, extra=ex_headers))
+        head = response_head(status, headers, body_len=body_len, chunked=self._chunked,
+                             keep_alive=self._keep_alive, extra=ex_headers)
+        if body:
+            # One syscall for head and body (a second write costs a loopback wake-up of its own).
+            self.client.writelines([head, body])
+        else:
+            self.client.write(head)
         self.head_sent = True
 
     def send_json(self, status: int, headers: Headers, body: bytes) -> None:
-        """JsonRelay: the complete (possibly rewritten) body is ready."""
-        self._send_head(status, headers, body_len=len(body), chunked=False)
-        self.client.write(body)
+        """JsonRelay: the complete (possibly rewritten) body is ready: head and body in one write."""
+        self._send_head(status, headers, body_len=len(body), chunked=False, body=body)
 
     def send_chunk_parts(self, parts: list[bytes]) -> None:
         """SseRelay: forward event bytes now (each event as soon as it is complete)."""

@@ -1,4 +1,7 @@
-"""HTTP/1.1 header handling for the data plane: hop-by-hop rules (RFC 9110 §7.6.1), heads, chunk framing."""
+"""HTTP/1.1 header handling for the data plane: hop-by-hop rules (RFC 9110 §7.6.1), heads, chunk framing.
+
+Header names are lowercased once, when the two Protocols parse them; everything here compares exactly.
+"""
 
 from __future__ import annotations
 
@@ -27,31 +30,31 @@ def connection_tokens(headers: Headers) -> frozenset[bytes]:
     """Header names listed in `Connection` are hop-by-hop for this message too."""
     tokens: set[bytes] = set()
     for name, value in headers:
-        if name.lower() == b"connection":
+        if name == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
     return frozenset(tokens)
 
 
 def get_header(headers: Headers, name: bytes) -> bytes | None:
-    """First value of a header (name given lowercase)."""
+    """First value of a header (names are stored lowercase)."""
     for k, v in headers:
-        if k.lower() == name:
+        if k == name:
             return v
     return None
 
 
 def count_header(headers: Headers, name: bytes) -> int:
-    return sum(1 for k, _ in headers if k.lower() == name)
+    return sum(1 for k, _ in headers if k == name)
 
 
 def request_head(method: bytes, target: bytes, headers: Headers, host: bytes, body_len: int | None,
                  extra: Iterable[tuple[bytes, bytes]] = (), drop: frozenset[bytes] = frozenset()) -> bytes:
     """The upstream request head: hop-by-hop removed, Host rewritten, framing re-derived."""
     conn = connection_tokens(headers)
+    skip = _REQUEST_DROP | conn | drop if (conn or drop) else _REQUEST_DROP
     parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
     for name, value in headers:
-        low = name.lower()
-        if low in _REQUEST_DROP or low in conn or low in drop:
+        if name in skip:
             continue
         parts += [name, b": ", value, b"\r\n"]
     for name, value in extra:
@@ -66,10 +69,10 @@ def response_head(status: int, headers: Headers, *, body_len: int | None, chunke
                   keep_alive: bool, extra: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
     """The downstream response head: upstream headers minus hop-by-hop, our own framing."""
     conn = connection_tokens(headers)
+    skip = _RESPONSE_DROP | conn if conn else _RESPONSE_DROP
     parts = [b"HTTP/1.1 ", str(status).encode(), b" ", REASONS.get(status, b"Status"), b"\r\n"]
     for name, value in headers:
-        low = name.lower()
-        if low in _RESPONSE_DROP or low in conn:
+        if name in skip:
             continue
         parts += [name, b": ", value, b"\r\n"]
     for name, value in extra:

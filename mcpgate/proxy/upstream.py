@@ -80,15 +80,15 @@ class UpstreamConnection(asyncio.Protocol):
         self._status_seen = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         self._status_seen = True
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             return  # interim responses (100 Continue) are not forwarded; the final one follows
-        te = any(k.lower() == b"transfer-encoding" for k, _ in self._headers)
-        cl = any(k.lower() == b"content-length" for k, _ in self._headers)
+        te = any(k == b"transfer-encoding" for k, _ in self._headers)
+        cl = any(k == b"content-length" for k, _ in self._headers)
         self._close_delimited = not te and not cl and status not in (204, 304)
         if self.sink is not None:
             self.sink.on_upstream_head(status, self._headers)
