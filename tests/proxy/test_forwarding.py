@@ -146,3 +146,44 @@ async def test_large_argument_passes_intact(upstream, gateway) -> None:
     assert r.status_code == 200
     assert json.loads(r.content)["result"]["n"] == len(body)
     assert up.requests[0].body == body
+
+
+async def test_100mib_answers_stream_through(upstream, gateway) -> None:
+    """A 100 MiB resource read passes as JSON (past the inspection limit it streams) and as SSE events."""
+    blob = b"A" * (1024 * 1024)
+    n = 100
+    prefix, suffix = b'{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"file:///big","text":"', b'"}]}}'
+
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        if req.target == b"/sse":
+            w.write(SSE_HEAD)
+            for i in range(n):
+                ev = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"' + blob + b'"}}\n\n'
+                w.write(chunk(ev))
+                if i % 8 == 0:
+                    await w.drain()
+            w.write(chunk(b"data: " + prefix + b"done" + suffix + b"\n\n") + b"0\r\n\r\n")
+        else:
+            w.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                    % (len(prefix) + n * len(blob) + len(suffix)) + prefix)
+            for _ in range(n):
+                w.write(blob)
+                await w.drain()
+            w.write(suffix)
+        await w.drain()
+
+    up = await upstream(handler)
+    hooks = RecordingHooks()
+    gw = await gateway(up.port, hooks)
+    read = b'{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///big"}}'
+    async with httpx.AsyncClient(timeout=60) as c:
+        for path in ("/mcp", "/sse"):
+            total, tail = 0, b""
+            async with c.stream("POST", f"http://127.0.0.1:{gw.port}{path}", content=read, headers=HEADERS) as r:
+                assert r.status_code == 200
+                async for part in r.aiter_raw():
+                    total += len(part)
+                    tail = (tail + part)[-200:]
+            assert total > n * len(blob), path
+            assert tail.rstrip().endswith(suffix), path
+    assert len(hooks.finished_exchanges) == 2
