@@ -8,6 +8,7 @@ stream, the legacy SSE stream), or when it failed or was denied.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,8 +92,13 @@ class Hooks(Protocol):
         """Trace-context headers for the upstream request (empty when tracing is off)."""
         ...
 
-    def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:
-        """May they? Must never raise: an erroring rule never grants, so errors become denials."""
+    def decide(self, principal: Principal, operation: Operation,
+               request: RequestInfo) -> Decision | Awaitable[Decision]:
+        """May they? Must never raise: an erroring rule never grants, so errors become denials.
+
+        A remote engine (OPA) returns an awaitable for client→server requests; the data plane resumes the
+        request when it resolves. Server→client requests must be answered with a Decision at once.
+        """
         ...
 
     def filter_result(self, principal: Principal, request_op: Operation, result: Any,

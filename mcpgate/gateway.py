@@ -99,6 +99,8 @@ async def _serve(config: GatewayConfig) -> int:
     if admin_server is not None:
         admin_server.should_exit = True
         await asyncio.sleep(0)
+    if runtime.hooks.opa is not None:
+        await runtime.hooks.opa.aclose()
     runtime.close()
     return 0
 

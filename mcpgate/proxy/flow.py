@@ -9,9 +9,11 @@ Every message that asks for an answer becomes an `Exchange`, finished once where
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from mcpgate._types import Headers
@@ -33,9 +35,11 @@ from mcpgate.errors import (
     UpstreamTimeout,
 )
 from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
+from mcpgate.policy.model import Decision, Effect
 from mcpgate.protocol.headers import check_routing_headers
 from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
 from mcpgate.protocol.legacy_sse import session_from_query
+from mcpgate.protocol.mcp import classify, classify_response
 from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
 from mcpgate.proxy.client import ClientConnection, Request
 from mcpgate.proxy.http import LAST_CHUNK, get_header, request_head, response_head
@@ -184,38 +188,54 @@ class Flow:
         allow_batch = self.version in (None, "2025-03-26")
         decoded = decode_body(req.body, allow_batch=allow_batch,
                               limits=DecodeLimits(max_depth=s.max_json_depth, max_batch=s.max_batch))
-        if isinstance(decoded, list):
-            self._post_batch(decoded)
-            return
-        self.request_id = decoded.id if decoded.kind is MessageKind.REQUEST else None
-        op = self._classify_checked(decoded)
-        # Always: duplicated routing headers are refused in every version; values are checked for modern ones.
-        check_routing_headers(req.headers, decoded)
-        self._check_ready()
-        ex = self._decide(op)
-        if ex is not None and not ex.decision.allowed:
-            self._deny(ex, op)
-            return
-        self._forward(req.body)
-
-    def _classify_checked(self, msg: Message) -> Operation:
-        from mcpgate.protocol.mcp import classify
-
-        op = classify(msg, Direction.CLIENT_TO_SERVER)
-        invalid = getattr(op, "invalid", None)
-        if invalid:
-            raise InvalidParams(invalid)
-        if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR):
-            self._client_answer(msg, op)
-        return op
-
-    def _post_batch(self, msgs: list[Message]) -> None:
+        msgs = decoded if isinstance(decoded, list) else [decoded]
         if not msgs:
             raise BatchNotAllowed("empty batch")
+        if not isinstance(decoded, list):
+            self.request_id = decoded.id if decoded.kind is MessageKind.REQUEST else None
+        ops = [self._classify_checked(m) for m in msgs]
+        if not isinstance(decoded, list):
+            # Duplicated routing headers are refused in every version; values are checked for modern ones.
+            check_routing_headers(req.headers, decoded)
+        self._check_ready()
+        assert self.info is not None
+        hooks, principal, info = self.state.hooks, self.principal, self.info
+        verdicts = [None if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR)
+                    else hooks.decide(principal, op, info) for op in ops]
+        if all(v is None or isinstance(v, Decision) for v in verdicts):
+            self._apply(decoded, msgs, ops, verdicts)  # type: ignore[arg-type]
+            return
+        # A remote policy engine (OPA) answers later: resume when every verdict is in.
+        task = asyncio.ensure_future(_gather(verdicts))
+        task.add_done_callback(lambda t: self._decided(decoded, msgs, ops, t))
+
+    def _decided(self, decoded: Message | list[Message], msgs: list[Message], ops: list[Operation],
+                 task: asyncio.Future[list[Decision | None]]) -> None:
+        if self.done:
+            return  # the client went away while policy was being asked
+        try:
+            verdicts = task.result()
+        except Exception as exc:  # an erroring policy never grants
+            verdicts = [None if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR)
+                        else _error_decision(op, exc) for op in ops]
+        try:
+            self._apply(decoded, msgs, ops, verdicts)
+        except McpgateError as err:
+            self._fail_before_forward(err)
+
+    def _apply(self, decoded: Message | list[Message], msgs: list[Message], ops: list[Operation],
+               verdicts: list[Decision | None]) -> None:
+        """Record each decision, then forward what is allowed and answer what is not."""
+        exs = [self._record(op, v) if v is not None else None for op, v in zip(ops, verdicts, strict=True)]
+        if not isinstance(decoded, list):
+            ex, op = exs[0], ops[0]
+            if ex is not None and not ex.decision.allowed:
+                self._deny(ex, op)
+                return
+            self._forward(self.req.body)
+            return
         keep: list[Message] = []
-        for msg in msgs:
-            op = self._classify_checked(msg)
-            ex = self._decide(op)
+        for msg, op, ex in zip(msgs, ops, exs, strict=True):
             if ex is not None and not ex.decision.allowed:
                 self._finish_denied(ex, op)
                 if op.id is not None:
@@ -231,30 +251,33 @@ class Flow:
             else:
                 self._respond(plain_response(202, keep_alive=self._keep_alive))
             return
-        if len(keep) == len(msgs):
-            self._forward(self.req.body)
-        else:
-            self._forward(_reencode_batch(keep))
+        self._forward(self.req.body if len(keep) == len(msgs) else _reencode_batch(keep))
 
-    def _decide(self, op: Operation) -> Exchange | None:
-        """Policy for one client message; an Exchange when it is an operation worth recording."""
+    def _classify_checked(self, msg: Message) -> Operation:
+        op = classify(msg, Direction.CLIENT_TO_SERVER)
+        if op.invalid:
+            raise InvalidParams(op.invalid)
         if op.message_kind in (MessageKind.RESULT, MessageKind.ERROR):
-            return None
+            self._client_answer(msg, op)
+        return op
+
+    def _record(self, op: Operation, decision: Decision) -> Exchange:
+        """One client message with its decision becomes an Exchange; requests wait for their answer."""
         assert self.info is not None
         st = self.state
         ex = Exchange(st.ids.next(), op, self.info, self.principal)
         ex.t_start = st.clock()
         ex.bytes_in = len(self.req.body)
-        ex.decision = st.hooks.decide(self.principal, op, self.info)
+        ex.decision = decision
         st.hooks.started(ex)
         self.decision_ids.append(ex.decision_id)
-        if ex.decision.allowed and op.message_kind is MessageKind.REQUEST and op.id is not None:
+        if decision.allowed and op.message_kind is MessageKind.REQUEST and op.id is not None:
             if not st.pending.add(self.scope, Direction.CLIENT_TO_SERVER, op.id, ex):
                 # Same id already pending in this session: the answer could not be attributed; refuse.
                 ex.decision = _duplicate_id_decision(ex)
                 return ex
             self.exchanges.append(ex)
-        elif ex.decision.allowed and op.message_kind is MessageKind.NOTIFICATION:
+        elif decision.allowed and op.message_kind is MessageKind.NOTIFICATION:
             self._notification_forwarded(ex, op)
         return ex
 
@@ -282,8 +305,6 @@ class Flow:
             return
         ex = self.state.pending.pop(self.scope, Direction.SERVER_TO_CLIENT, msg.id)
         if ex is not None:
-            from mcpgate.protocol.mcp import classify_response
-
             done = classify_response(msg, ex.operation)
             self._finish(ex, done.outcome or Outcome.OK, done.error_code)
 
@@ -499,8 +520,6 @@ class Flow:
             return None
         if ex in self.exchanges:
             self.exchanges.remove(ex)
-        from mcpgate.protocol.mcp import classify_response
-
         done = classify_response(msg, ex.operation)
         if ex.operation.method == "initialize" and isinstance(msg.result, dict):
             pv = msg.result.get("protocolVersion")
@@ -525,7 +544,12 @@ class Flow:
         st = self.state
         ex = Exchange(st.ids.next(), op, self.info, self.principal)
         ex.t_start = st.clock()
-        ex.decision = st.hooks.decide(self.principal, op, self.info)
+        verdict = st.hooks.decide(self.principal, op, self.info)
+        # Server→client requests are decided on the spot (events keep their order); hooks answer them
+        # synchronously even with a remote policy engine.
+        ex.decision = verdict if isinstance(verdict, Decision) else _error_decision(op, TypeError("async verdict"))
+        if not isinstance(verdict, Decision):
+            _discard(verdict)
         st.hooks.started(ex)
         if not ex.decision.allowed:
             ex.outcome = Outcome.DENIED
@@ -664,9 +688,22 @@ def _denial_body(ex: Exchange, op: Operation) -> bytes:
                          "decision_id": ex.decision_id})
 
 
-def _duplicate_id_decision(ex: Exchange) -> Any:
-    from mcpgate.policy.model import Decision, Effect
+async def _gather(verdicts: list[Decision | Awaitable[Decision] | None]) -> list[Decision | None]:
+    return [await v if v is not None and not isinstance(v, Decision) else v for v in verdicts]
 
+
+def _discard(verdict: object) -> None:
+    close = getattr(verdict, "close", None)
+    if callable(close):
+        close()
+
+
+def _error_decision(op: Operation, exc: BaseException) -> Decision:
+    return Decision(Effect.DENY, ("policy.error",), "error",
+                    f"`{op.method}` denied: policy evaluation failed ({type(exc).__name__})")
+
+
+def _duplicate_id_decision(ex: Exchange) -> Decision:
     return Decision(Effect.DENY, ("protocol.duplicate_id",), ex.decision.revision,
                     f"request id `{ex.operation.id}` is already in flight in this session")
 

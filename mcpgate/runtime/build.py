@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from mcpgate.identity.settings import parse_identity_config
 from mcpgate.policy import Policy
 from mcpgate.runtime.hooks import GatewayHooks
 from mcpgate.runtime.jwks import JwksSource, jwks_source_for
+from mcpgate.runtime.opa import OpaBackend
 from mcpgate.runtime.policy_source import PolicySource
 from mcpgate.telemetry import Metrics, Tracing
 from mcpgate.telemetry.recent import RecentExchanges
@@ -44,7 +45,7 @@ class Runtime:
 
     @property
     def observer(self) -> bool:
-        return self.policy.current() is None
+        return self.policy.current() is None and self.hooks.opa is None
 
     async def start(self) -> None:
         if self.jwks is not None:
@@ -67,6 +68,7 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         st: dict[str, Any] = {
             "mode": "observer" if self.observer else "enforce",
+            "backend": "opa" if self.hooks.opa is not None else "yaml",
             "warnings": self.warnings(),
             "policy": {"revision": self.policy.revision, "files": self.policy.files,
                        "reloads": self.policy.reloads, "reload_errors": self.policy.reload_errors,
@@ -115,7 +117,13 @@ def build_runtime(config: GatewayConfig, *, config_dir: str | None = None) -> Ru
     telemetry_section = _plain(config.telemetry)
     metrics = Metrics.from_config(telemetry_section)
     tracing = Tracing.from_config(telemetry_section)
-    policy = PolicySource.from_config(_plain(config.policy), base_dir=config_dir)
+    policy_section = _plain(config.policy)
+    opa = None
+    if policy_section.get("backend") == "opa":
+        opa = OpaBackend.from_section(policy_section["opa"])
+        policy = PolicySource(None)
+    else:
+        policy = PolicySource.from_config(policy_section, base_dir=config_dir)
     audit_section = _plain(config.audit)
     audit_log = AuditLog.from_config(audit_section, base_dir=config_dir)
     audit = audit_log if audit_log.enabled else None
@@ -125,7 +133,7 @@ def build_runtime(config: GatewayConfig, *, config_dir: str | None = None) -> Ru
         return policy.current()
 
     hooks = GatewayHooks(identity=identity, policy=current_policy, metrics=metrics, tracing=tracing,
-                         audit=audit, recent=recent)
+                         audit=audit, recent=recent, opa=opa)
     ssl_context = None
     if identity.mtls is not None:
         from mcpgate.runtime.tls import server_ssl_context
@@ -139,4 +147,16 @@ def build_runtime(config: GatewayConfig, *, config_dir: str | None = None) -> Ru
                  strip_upstream_headers=identity.strip_upstream)
     if policy.revision:
         metrics.policy_reloaded(True, policy.revision)
+    if audit is not None:
+        metrics.add_collect_hook(_audit_metrics(audit, metrics))
     return rt
+
+
+def _audit_metrics(audit: AuditLog, metrics: Metrics) -> Callable[[], None]:
+    """`mcpgate_audit_*` read from the log's own stats at scrape time (its writer thread keeps them)."""
+
+    def copy() -> None:
+        st = audit.stats()
+        metrics.audit_state(st.records_written, st.write_errors, st.healthy)
+
+    return copy

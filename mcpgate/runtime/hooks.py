@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcpgate.audit import AuditLog
@@ -14,7 +14,8 @@ from mcpgate.identity.model import Credentials, Principal
 from mcpgate.identity.resolver import IdentityResolver
 from mcpgate.policy import Policy, check_against_tools, filter_list_result
 from mcpgate.policy.model import OBSERVE, Decision, Effect
-from mcpgate.protocol.model import Operation
+from mcpgate.protocol.model import Direction, Operation
+from mcpgate.runtime.opa import OpaBackend
 from mcpgate.telemetry import Metrics, Tracing
 
 log = logging.getLogger("mcpgate.runtime")
@@ -34,8 +35,10 @@ class GatewayHooks:
     """Implements `mcpgate.exchange.Hooks`. `policy()` returns the current snapshot (None = observer mode)."""
 
     def __init__(self, *, identity: IdentityResolver, policy: Callable[[], Policy | None], metrics: Metrics,
-                 tracing: Tracing, audit: AuditLog | None = None, recent: Recent | None = None) -> None:
+                 tracing: Tracing, audit: AuditLog | None = None, recent: Recent | None = None,
+                 opa: OpaBackend | None = None) -> None:
         self.identity = identity
+        self.opa = opa
         self.policy = policy
         self.metrics = metrics
         self.tracing = tracing
@@ -65,7 +68,10 @@ class GatewayHooks:
         return None
 
     # -- policy ------------------------------------------------------------------------------------
-    def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:
+    def decide(self, principal: Principal, operation: Operation,
+               request: RequestInfo) -> Decision | Awaitable[Decision]:
+        if self.opa is not None:
+            return self._decide_opa(principal, operation, request)
         pol = self.policy()
         if pol is None:
             return OBSERVE
@@ -76,6 +82,27 @@ class GatewayHooks:
             log.exception("policy evaluation failed for %s", operation.method)
             decision = Decision(Effect.DENY, ("policy.error",), pol.revision,
                                 f"`{operation.method}` denied: policy evaluation failed")
+        self.metrics.policy_evaluated(time.perf_counter_ns() - t0)
+        return decision
+
+    def _decide_opa(self, principal: Principal, operation: Operation,
+                    request: RequestInfo) -> Decision | Awaitable[Decision]:
+        assert self.opa is not None
+        local = self.opa.local(operation)
+        if local is not None:
+            return local
+        if operation.direction is Direction.SERVER_TO_CLIENT:
+            # Rare (sampling, elicitation) and must be decided before the next event is relayed: blocking,
+            # bounded by the OPA timeout.
+            return self.opa.decide(principal, operation, session=request.session_id,
+                                   protocol_version=request.protocol_version)
+        return self._ask_opa(principal, operation, request)
+
+    async def _ask_opa(self, principal: Principal, operation: Operation, request: RequestInfo) -> Decision:
+        assert self.opa is not None
+        t0 = time.perf_counter_ns()
+        decision = await self.opa.adecide(principal, operation, session=request.session_id,
+                                          protocol_version=request.protocol_version)
         self.metrics.policy_evaluated(time.perf_counter_ns() - t0)
         return decision
 

@@ -7,8 +7,9 @@ the event-loop thread; `render()` may be called from any thread.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple
 
 from prometheus_client import CollectorRegistry
@@ -39,6 +40,8 @@ from mcpgate.telemetry.operations import OpFamilies
 from mcpgate.telemetry.settings import MetricsSettings, metrics_settings
 from mcpgate.telemetry.tracecontext import TRACE_KEY
 
+log = logging.getLogger("mcpgate.telemetry")
+
 _INFLIGHT_KEY: Final = "mcpgate.metrics.inflight"
 _EFFECTS: Final = {Effect.ALLOW: "allow", Effect.DENY: "deny"}
 
@@ -67,6 +70,11 @@ class _Collector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
+        for hook in m._collect_hooks:
+            try:
+                hook()
+            except Exception:  # a broken state source must not take the whole scrape down
+                log.exception("metrics collect hook failed")
         offset = time.time_ns() - m._clock()
         yield from m._ops.collect(offset)
         yield m._inflight.collect()
@@ -128,6 +136,7 @@ class Metrics:
         self._kind = guard("kind", cap, self._overflow)
         self._rev = guard("revision", cap, self._overflow)
 
+        self._collect_hooks: list[Callable[[], None]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -269,6 +278,18 @@ class Metrics:
 
     def audit_health(self, healthy: bool) -> None:
         self._audit_healthy.set((), 1 if healthy else 0)
+
+    def audit_state(self, records_written: int, write_errors: int, healthy: bool) -> None:
+        """The audit log's own totals (`AuditLog.stats()`), set as absolute values: the writer counts them on
+        its thread, so they are copied in at scrape time rather than pushed per record."""
+        self._audit_records.values[()] = records_written
+        self._audit_errors.values[()] = write_errors
+        self._audit_healthy.set((), 1 if healthy else 0)
+
+    def add_collect_hook(self, hook: Callable[[], None]) -> None:
+        """Call `hook` at the start of every scrape (on the scraping thread), to copy in state that other
+        parts keep themselves, such as the audit log's counters."""
+        self._collect_hooks.append(hook)
 
     # -- read-only views (the admin dashboard) ------------------------------------------------------------
 

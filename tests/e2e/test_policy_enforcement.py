@@ -168,3 +168,46 @@ async def test_invalid_reload_keeps_last_good_policy(stack) -> None:
         assert ok, text
     finally:
         (tmp / "policy.yaml").write_text(good)
+
+
+@pytest.fixture(scope="module")
+def opa_gateway(stack: tuple[Gateway, Gateway, Path]) -> Iterator[Gateway]:
+    """A third gateway whose decisions come from OPA (its real engine, serving the Data API on loopback)."""
+    from tests.policy.test_opa import _OpaServer
+
+    _, _, tmp = stack
+    opa = _OpaServer((ROOT / "policies" / "payments.rego").read_text())
+    up_port = int(stack[0].status()["upstream"].rsplit(":", 1)[1].split("/")[0])
+    port, admin = free_port(), free_port()
+    cfg = tmp / "mcpgate-opa.yaml"
+    cfg.write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f"upstream: {{url: http://127.0.0.1:{up_port}/mcp}}\n"
+        f"admin: {{listen: 127.0.0.1:{admin}}}\n"
+        "identity: {sources: [linkerd, anonymous], trusted_proxies: [127.0.0.0/8]}\n"
+        f"policy: {{backend: opa, opa: {{url: '{opa.url}', path: mcpgate/authz, timeout_s: 2}}}}\n"
+        f"audit: {{path: audit-opa.jsonl}}\n")
+    proc = Proc("mcpgate-opa", [sys.executable, "-m", "mcpgate", "serve", "--config", str(cfg)],
+                port, tmp / "gw-opa.log").start()
+    try:
+        proc.wait_accepting()
+        yield Gateway(proc, port, admin)
+    finally:
+        proc.stop()
+        opa.close()
+
+
+async def test_opa_backend_gives_the_same_decisions(stack, opa_gateway) -> None:
+    yaml_gw, _, _ = stack
+    cases = [
+        (BILLING, "refund", {"account": "ACC-1001", "amount": 50, "reason": "dup"}),
+        (BILLING, "refund", {"account": "ACC-1001", "amount": 500, "reason": "x"}),
+        (SUPPORT, "search_customers", {"query": "Ada"}),
+        (SUPPORT, "delete_customer", {"id": "c-1001"}),
+        (None, "get_balance", {"account": "ACC-1001"}),
+    ]
+    for identity, tool, args in cases:
+        via_yaml = await _call(yaml_gw.url, identity, tool, args)
+        via_opa = await _call(opa_gateway.url, identity, tool, args)
+        assert via_opa[0] == via_yaml[0], (identity, tool, via_yaml, via_opa)
+    assert opa_gateway.status()["backend"] == "opa"
