@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from mcpgate.protocol.model import Outcome
 from tests.proxy.conftest import SSE_HEAD, RecordingHooks, UpRequest, chunk, json_response
@@ -148,6 +149,7 @@ async def test_large_argument_passes_intact(upstream, gateway) -> None:
     assert up.requests[0].body == body
 
 
+@pytest.mark.timeout(300)
 async def test_100mib_answers_stream_through(upstream, gateway) -> None:
     """A 100 MiB resource read passes as JSON (past the inspection limit it streams) and as SSE events."""
     blob = b"A" * (1024 * 1024)
