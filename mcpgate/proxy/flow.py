@@ -96,6 +96,15 @@ class Flow:
             origin = get_header(req.headers, b"origin")
             if origin is not None and origin not in self.state.settings.allowed_origins:
                 raise OriginNotAllowed(f"origin `{origin.decode('latin-1')}` is not allowed")
+            path = req.target.split(b"?", 1)[0]
+            if req.method == b"GET":
+                # RFC 9728 metadata is how a caller without credentials learns where to get them: it is
+                # answered before identity and sessions are looked at, and nothing is forwarded.
+                doc = self.state.hooks.well_known(path.decode("latin-1"))
+                if doc is not None:
+                    self._respond(plain_response(200, doc, keep_alive=self._keep_alive,
+                                                 headers=[(b"content-type", b"application/json")]))
+                    return
             self._read_session()
             self.info = RequestInfo(self.conn, req.method.decode(), req.target.decode("latin-1"),
                                     req.headers, self.session_id, self.version, self._transport_kind())
@@ -104,13 +113,6 @@ class Flow:
             self.fwd_headers = identified.headers
             if self.session_id is not None:
                 self._check_session_principal()
-            path = req.target.split(b"?", 1)[0]
-            if req.method == b"GET":
-                doc = self.state.hooks.well_known(path.decode("latin-1"))
-                if doc is not None:
-                    self._respond(plain_response(200, doc, keep_alive=self._keep_alive,
-                                                 headers=[(b"content-type", b"application/json")]))
-                    return
             if not self.state.path_allowed(path):
                 # Only the MCP endpoint is forwarded: anything else on the server is not ours to expose.
                 raise UnknownPath(f"`{path.decode('latin-1')}` is not an MCP endpoint of this gateway")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from mcpgate._types import Headers
 from mcpgate.errors import McpgateError, ProtocolError, SseEventTooLarge, UpstreamError, UpstreamProtocolError
 from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_message
@@ -22,6 +24,34 @@ if TYPE_CHECKING:
 
 # Answers are inspected, not judged: deep results and big integers (timestamps, snowflake ids) are legitimate.
 _RESPONSE_LIMITS = DecodeLimits(max_depth=512, max_batch=10_000, reject_unsafe_integers=False)
+
+
+_plain_decode = msgspec.json.Decoder().decode
+
+
+def _plain_answer(body: bytes) -> Message | None:
+    """The common answer, read cheaply: one result or error that is only recorded, never judged or rewritten.
+
+    Strict decoding guards what policy decides on; this answer decides nothing (no list to filter, and no
+    `"method"` anywhere, so it cannot carry a server→client request). Anything else takes the strict path.
+    """
+    if b'"method"' in body:
+        return None
+    try:
+        obj = _plain_decode(body)
+    except msgspec.DecodeError:
+        return None
+    if type(obj) is not dict or obj.get("jsonrpc") != "2.0":
+        return None
+    rid = obj.get("id")
+    if type(rid) is not int and type(rid) is not str:
+        return None
+    if "result" in obj and "error" not in obj:
+        return Message(MessageKind.RESULT, body, rid, result=obj["result"])
+    error = obj.get("error")
+    if type(error) is dict and "result" not in obj:
+        return Message(MessageKind.ERROR, body, rid, error=error)
+    return None
 
 
 def _as_dict(msg: Message) -> dict[str, Any]:
@@ -116,6 +146,11 @@ class JsonRelay:
         self.flow.send_json(self.status, self.headers, self._inspect(body))
 
     def _inspect(self, body: bytes) -> bytes:
+        fast = _plain_answer(body) if not any(ex.operation.kind is OpKind.LIST for ex in self.flow.exchanges) \
+            else None
+        if fast is not None:
+            self.flow.answered(fast)
+            return body
         try:
             decoded = decode_body(body, allow_batch=True, limits=_RESPONSE_LIMITS)
         except ProtocolError:
