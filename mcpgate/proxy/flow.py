@@ -465,10 +465,14 @@ class Flow:
         if isinstance(self.relay, SseRelay):
             self.state.counters.open_streams -= 1
             # Mid-stream failure: each request still waiting here gets an error event, then a clean end.
-            events = [self.relay.error_event(err, ex.operation.id) for ex in self.exchanges]
-            self.relay.flush_raw(events)
+            # The client now holds an answer for those ids, so they are finished here, resumable or not.
+            waiting = list(self.exchanges)
+            self.relay.flush_raw([self.relay.error_event(err, ex.operation.id) for ex in waiting])
             self.client.write(LAST_CHUNK)
-            self._orphans(Outcome.UPSTREAM_FAILED, err.message)
+            for ex in waiting:
+                self._release(ex)
+                ex.error_message = err.message
+                self._finish(ex, Outcome.UPSTREAM_FAILED, err.jsonrpc_code)
             self._complete()
             return
         # A plain body was cut short: the client must see a broken response, not a complete one.
@@ -594,8 +598,6 @@ class Flow:
     def _orphans(self, outcome: Outcome, why: str) -> None:
         """Requests whose answer can no longer arrive (or, for sessions, not on this stream)."""
         for ex in list(self.exchanges):
-            if not self._is_stateless and outcome is not Outcome.UPSTREAM_FAILED:
-                continue
             if not self._is_stateless and isinstance(self.relay, SseRelay) and self.relay.resumable:
                 # The client may resume this stream with Last-Event-ID; the answer can still come.
                 continue
