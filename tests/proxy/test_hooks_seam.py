@@ -160,3 +160,56 @@ async def test_session_bound_to_creating_principal(upstream, gateway) -> None:
     assert stolen.json()["error"]["data"]["code"] == "identity.session_mismatch"
     assert len(up.requests) == 2
     assert gw.state.sessions["sess-1"].protocol_version == "2025-06-18"
+
+
+class RemoteEngine(DenyDelete):
+    """Answers later, as OPA over HTTP does; `fail` makes the engine error out."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def decide(self, principal: Principal, operation: Operation, request: RequestInfo) -> Any:
+        verdict = super().decide(principal, operation, request)
+
+        async def later() -> Decision:
+            await asyncio.sleep(0.02)
+            if self.fail:
+                raise ConnectionError("engine down")
+            return verdict
+
+        return later()
+
+
+async def test_remote_policy_engine_decides_before_anything_is_forwarded(upstream, gateway) -> None:
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        w.write(json_response(b'{"jsonrpc":"2.0","id":9,"result":{"content":[]}}'))
+
+    up = await upstream(handler)
+    gw = await gateway(up.port, RemoteEngine())
+    async with httpx.AsyncClient() as c:
+        ok = await c.post(f"http://127.0.0.1:{gw.port}/mcp", headers=HEADERS, content=(
+            b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get_balance","arguments":{}}}'))
+        denied = await c.post(f"http://127.0.0.1:{gw.port}/mcp", headers=HEADERS, content=(
+            b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"delete_customer","arguments":{}}}'))
+    assert ok.json()["result"] == {"content": []}
+    assert denied.json()["error"]["data"]["rule_ids"] == ["no-destructive"]
+    assert len(up.requests) == 1
+
+
+async def test_remote_policy_engine_error_fails_closed(upstream, gateway) -> None:
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        w.write(json_response(b"{}"))
+
+    up = await upstream(handler)
+    hooks = RemoteEngine(fail=True)
+    gw = await gateway(up.port, hooks)
+    async with httpx.AsyncClient() as c:
+        r = await c.post(f"http://127.0.0.1:{gw.port}/mcp", headers=HEADERS, content=(
+            b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_balance","arguments":{}}}'))
+    assert r.status_code == 200
+    assert r.json()["id"] == 3
+    assert r.json()["error"]["data"]["rule_ids"] == ["policy.error"]
+    assert up.requests == []
+    [ex] = hooks.finished_exchanges
+    assert ex.outcome is Outcome.DENIED
