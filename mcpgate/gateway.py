@@ -17,6 +17,7 @@ from mcpgate.errors import McpgateError
 from mcpgate.proxy.server import ProxyServer
 from mcpgate.proxy.state import ProxySettings
 from mcpgate.runtime.build import Runtime, build_runtime
+from mcpgate.telemetry import Metrics
 from mcpgate.telemetry.snapshot import DashboardSnapshot
 
 log = logging.getLogger("mcpgate")
@@ -105,6 +106,40 @@ async def _serve(config: GatewayConfig) -> int:
     return 0
 
 
+class DataPlaneMetrics:
+    """Feeds the data plane's own counters (streams, sessions, bytes, upstream errors by kind) into the
+    metrics when someone looks, so the hot path only bumps integers."""
+
+    def __init__(self, metrics: Metrics, proxy: ProxyServer) -> None:
+        self.metrics, self.proxy = metrics, proxy
+        self._streams = self._sessions = self._c2s = self._s2c = 0
+        self._kinds: dict[str, int] = {}
+
+    def sync(self) -> None:
+        c, m = self.proxy.state.counters, self.metrics
+        for _ in range(c.open_streams - self._streams):
+            m.sse_stream_opened()
+        for _ in range(self._streams - c.open_streams):
+            m.sse_stream_closed()
+        self._streams = c.open_streams
+        sessions = len(self.proxy.state.sessions)
+        for _ in range(sessions - self._sessions):
+            m.session_opened()
+        for _ in range(self._sessions - sessions):
+            m.session_closed()
+        self._sessions = sessions
+        if c.bytes_c2s > self._c2s:
+            m.bytes_forwarded("c2s", c.bytes_c2s - self._c2s)
+            self._c2s = c.bytes_c2s
+        if c.bytes_s2c > self._s2c:
+            m.bytes_forwarded("s2c", c.bytes_s2c - self._s2c)
+            self._s2c = c.bytes_s2c
+        for kind, n in list(c.upstream_error_kinds.items()):
+            for _ in range(n - self._kinds.get(kind, 0)):
+                m.upstream_error(kind)
+            self._kinds[kind] = n
+
+
 async def _start_admin(config: GatewayConfig, runtime: Runtime, proxy: ProxyServer) -> Any:
     if config.admin_port is None:
         return None
@@ -127,8 +162,18 @@ async def _start_admin(config: GatewayConfig, runtime: Runtime, proxy: ProxyServ
             # The gateway owns SIGTERM/SIGINT (drain) and SIGHUP (reload); uvicorn must not take them.
             yield
 
-    app = build_admin_app(status, runtime.render_metrics,
-                          DashboardSnapshot(runtime.metrics, runtime.recent, status))
+    feed = DataPlaneMetrics(runtime.metrics, proxy)
+
+    def render_metrics() -> tuple[bytes, str]:
+        feed.sync()
+        return runtime.render_metrics()
+
+    class Snapshot(DashboardSnapshot):
+        def snapshot(self) -> dict[str, Any]:
+            feed.sync()
+            return super().snapshot()
+
+    app = build_admin_app(status, render_metrics, Snapshot(runtime.metrics, runtime.recent, status))
     server = AdminServer(uvicorn.Config(app, host=config.admin_host, port=config.admin_port,
                                         log_level="warning", lifespan="off", access_log=False))
     asyncio.get_running_loop().create_task(server.serve())

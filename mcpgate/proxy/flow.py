@@ -346,6 +346,7 @@ class Flow:
         head = request_head(req.method, req.target, self.fwd_headers, s.upstream_host_header,
                             len(body) if (body or req.method == b"POST") else None, extra=extra, drop=drop)
         parts = [head, body] if body else [head]
+        st.counters.bytes_c2s += len(head) + len(body)
         task = st.pool.acquire(lambda conn: self._send(conn, parts), self._upstream_failed_early)
         if task is not None:
             self._pending_task = task
@@ -422,6 +423,7 @@ class Flow:
     def on_upstream_body(self, data: bytes) -> None:
         if self.done:
             return
+        self.state.counters.bytes_s2c += len(data)
         if self.state.settings.idle_timeout_s > 0:
             self.last_activity = time.monotonic()
         for ex in self.exchanges:
@@ -452,7 +454,10 @@ class Flow:
     def on_upstream_error(self, err: UpstreamError) -> None:
         if self.done:
             return
-        self.state.counters.upstream_errors += 1
+        counters = self.state.counters
+        counters.upstream_errors += 1
+        kind = err.code.removeprefix("upstream.")
+        counters.upstream_error_kinds[kind] = counters.upstream_error_kinds.get(kind, 0) + 1
         self.deadline = None
         self.upstream = None
         if not self.head_sent:

@@ -63,6 +63,9 @@ class Counters:
     upstream_errors: int = 0
     open_streams: int = 0
     underscore_headers_dropped: int = 0
+    bytes_c2s: int = 0
+    bytes_s2c: int = 0
+    upstream_error_kinds: dict[str, int] = field(default_factory=dict)  # `upstream.<kind>` codes
 
 
 class DecisionIds:

@@ -211,3 +211,16 @@ async def test_opa_backend_gives_the_same_decisions(stack, opa_gateway) -> None:
         via_opa = await _call(opa_gateway.url, identity, tool, args)
         assert via_opa[0] == via_yaml[0], (identity, tool, via_yaml, via_opa)
     assert opa_gateway.status()["backend"] == "opa"
+
+
+async def test_data_plane_counters_reach_metrics(stack) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    gw, _, _ = stack
+    ok, text = await _call(gw.url, BILLING, "get_balance", {"account": "ACC-1001"})
+    assert ok, text
+    families = {f.name: f for f in text_string_to_metric_families(
+        httpx.get(f"http://127.0.0.1:{gw.admin}/metrics", timeout=5).text)}
+    forwarded = {s.labels["direction"]: s.value for s in families["mcpgate_forwarded_bytes"].samples}
+    assert forwarded["c2s"] > 0 and forwarded["s2c"] > 0
+    assert "mcpgate_sse_streams_open" in families
