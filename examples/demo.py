@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -96,35 +97,77 @@ def print_rows(rows: list[Row]) -> None:
         print(f"  {r.who:<22} {r.operation:<{width}}  {r.outcome:<16} {detail}")
 
 
-def print_where_to_look(admin: int, audit: Path) -> None:
-    print("\nWhere to look:\n")
+@dataclass
+class Probe:
+    """What the admin listener answered while mcpgate was up."""
+
+    url: str
+    state: str
+    body: str = ""
+
+
+def probe_admin(admin: int) -> dict[str, Probe]:
     base = f"http://{HOST}:{admin}"
-    for path, what in (("/healthz", "health"), ("/metrics", "Prometheus metrics")):
+    out: dict[str, Probe] = {}
+    for path in ("/metrics", "/dashboard", "/api/status"):
         try:
             r = httpx.get(base + path, timeout=2.0)
-            state = f"HTTP {r.status_code}"
+            out[path] = Probe(base + path, f"HTTP {r.status_code}", r.text)
         except httpx.HTTPError as e:
-            state = f"not answering ({type(e).__name__})"
-        print(f"  {what:<20} {base}{path}  ({state})")
-        if path == "/metrics" and state == "HTTP 200":
-            # One counter per (method, tool, caller, decision, outcome, ...): what mcpgate made of the traffic.
-            lines = [ln for ln in r.text.splitlines()
-                     if ln.startswith("mcpgate_operations_total{") and 'method="tools/call"' in ln]
-            for ln in lines[:12]:
-                print(f"      {ln}")
-    if audit.exists():
-        n = sum(1 for _ in audit.open())
-        print(f"  {'audit log':<20} {audit}  ({n} lines)")
-        print(f"  {'':<20} review: mcpgate audit show {audit}")
-        print(f"  {'':<20} verify the hash chain: mcpgate audit verify {audit}")
-    else:
-        print(f"  {'audit log':<20} (none written at {audit})")
+            out[path] = Probe(base + path, f"not answering ({type(e).__name__})")
+    return out
+
+
+def wait_audit_settled(admin: int, timeout: float = 5.0) -> None:
+    """Until the audit writer has acknowledged everything queued (`acked_seq` stops moving)."""
+    last, deadline = -1, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seq = httpx.get(f"http://{HOST}:{admin}/api/status", timeout=2.0).json()["audit"]["acked_seq"]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            return
+        if seq == last:
+            return
+        last = seq
+        time.sleep(0.1)
+
+
+def audit_summary(audit: Path) -> str:
+    """`mcpgate audit summary` over the demo's audit log, run as the real CLI."""
+    proc = subprocess.run([sys.executable, "-m", "mcpgate", "audit", "summary", str(audit)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, check=False)
+    return proc.stdout if proc.returncode == 0 else f"(audit summary failed: {proc.stderr.strip()})\n"
+
+
+def print_where_to_look(probes: dict[str, Probe], audit: Path, work: Path, live: bool) -> None:
+    print("\nWhere to look:\n")
+    when = "" if live else ", during the run; `--keep-running` keeps it up"
+    metrics, dashboard = probes["/metrics"], probes["/dashboard"]
+    print(f"  {'metrics':<14} {metrics.url}  ({metrics.state}{when})")
+    if metrics.state == "HTTP 200":
+        # One counter per (method, tool, caller, decision, outcome, ...): what mcpgate made of the traffic.
+        lines = [ln for ln in metrics.body.splitlines()
+                 if ln.startswith("mcpgate_operations_total{") and 'method="tools/call"' in ln]
+        for ln in lines[:12]:
+            print(f"      {ln}")
+    print(f"  {'dashboard':<14} {dashboard.url}  ({dashboard.state}{when})")
+    print(f"  {'process logs':<14} {work}/server.log, {work}/mcpgate.log")
+    if not audit.exists():
+        print(f"  {'audit log':<14} (none written at {audit})")
+        return
+    n = sum(1 for _ in audit.open())
+    print(f"  {'audit log':<14} {audit}  ({n} lines)")
+    print(f"  {'':<14} review: mcpgate audit show {audit}")
+    print(f"  {'':<14} verify the hash chain: mcpgate audit verify {audit}")
+    print(f"\n$ mcpgate audit summary {audit}\n")
+    print(textwrap.indent(audit_summary(audit).rstrip("\n"), "  "))
 
 
 async def run(keep_running: bool, workdir: Path | None = None) -> int:
     # Logs and the audit log stay after the run, in a git-ignored directory, so they can be explored.
     work = workdir or ROOT / ".demo" / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     work.mkdir(parents=True, exist_ok=True)
+    audit = work / "audit.jsonl"
     server_port, gw_port, admin = free_port(), free_port(), free_port()
     server = Proc("example server", [sys.executable, "-m", "examples.server", "--port", str(server_port)],
                   server_port, work / "server.log")
@@ -134,7 +177,7 @@ async def run(keep_running: bool, workdir: Path | None = None) -> int:
         [sys.executable, "-m", "mcpgate", "serve", "--config", str(CONFIG), "--upstream", upstream,
          "--listen", f"{HOST}:{gw_port}", "--admin-listen", f"{HOST}:{admin}"],
         gw_port, work / "mcpgate.log",
-        env={"MCPGATE_AUDIT__PATH": str(work / "audit.jsonl")},
+        env={"MCPGATE_AUDIT__PATH": str(audit)},
     )
     try:
         print(f"Starting the example MCP server on {upstream} ...")
@@ -151,19 +194,23 @@ async def run(keep_running: bool, workdir: Path | None = None) -> int:
         with anyio.fail_after(90):
             rows = await drive(f"http://{HOST}:{gw_port}/mcp")
         print_rows(rows)
-        print_where_to_look(admin, work / "audit.jsonl")
-        print(f"  {'process logs':<20} {work}/server.log, {work}/mcpgate.log")
+        probes = await anyio.to_thread.run_sync(probe_admin, admin)
         if keep_running:
+            await anyio.to_thread.run_sync(wait_audit_settled, admin)
+            print_where_to_look(probes, audit, work, live=True)
             print(f"\nStill running: point any MCP client at http://{HOST}:{gw_port}/mcp."
                   " Ctrl-C stops everything.")
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
-        return 0
+            return 0
     finally:
+        # A clean stop drains mcpgate, which flushes and fsyncs the audit log before the summary reads it.
         gateway.stop()
         server.stop()
         print("\nStopped mcpgate and the example server.")
+    print_where_to_look(probes, audit, work, live=False)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

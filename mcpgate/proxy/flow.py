@@ -18,6 +18,7 @@ from typing import Any
 
 from mcpgate._types import Headers
 from mcpgate.errors import (
+    JSONRPC_INVALID_PARAMS,
     AuditUnavailable,
     BatchNotAllowed,
     HeaderMismatch,
@@ -168,7 +169,7 @@ class Flow:
         if not self.scope:
             # Stateless exchange: answers can only arrive on this request's own response.
             self._is_stateless = True
-            self.scope = "x:" + self.state.ids.next()
+            self.scope = "x:" + self.state.ids.scope()
 
     def _check_session_principal(self) -> None:
         assert self.session_id is not None
@@ -329,6 +330,9 @@ class Flow:
             self.exchanges.remove(ex)
         ex.outcome = Outcome.DENIED
         ex.error_message = ex.decision.reason
+        if op.id is not None and op.message_kind is MessageKind.REQUEST:
+            # The code the client is answered with (see _denial_body): metrics, spans and audit carry it.
+            ex.error_code = JSONRPC_INVALID_PARAMS if ex.decision.hidden else PolicyDenied.jsonrpc_code
         ex.t_end = self.state.clock()
         self.state.hooks.finished(ex)
 

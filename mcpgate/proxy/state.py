@@ -71,15 +71,21 @@ class Counters:
 class DecisionIds:
     """Unique, cheap decision ids: a random per-process prefix and a counter (no uuid4 per call)."""
 
-    __slots__ = ("_n", "_prefix")
+    __slots__ = ("_n", "_prefix", "_scopes")
 
     def __init__(self) -> None:
         self._prefix = os.urandom(6).hex()
         self._n = 0
+        self._scopes = 0
 
     def next(self) -> str:
         self._n += 1
         return f"{self._prefix}-{self._n:x}"
+
+    def scope(self) -> str:
+        """A correlation scope for one stateless exchange (decision ids stay consecutive)."""
+        self._scopes += 1
+        return f"{self._scopes:x}"
 
 
 @dataclass(slots=True)

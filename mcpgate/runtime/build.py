@@ -149,6 +149,9 @@ def build_runtime(config: GatewayConfig, *, config_dir: str | None = None) -> Ru
         metrics.policy_reloaded(True, policy.revision)
     if audit is not None:
         metrics.add_collect_hook(_audit_metrics(audit, metrics))
+    else:
+        # Switched off on purpose is not failing: the `mcpgate_audit_healthy == 0` alert must not fire.
+        metrics.audit_state(0, 0, True)
     return rt
 
 

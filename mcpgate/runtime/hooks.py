@@ -9,13 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcpgate.audit import AuditLog
-from mcpgate.errors import JSONRPC_INVALID_PARAMS, JSONRPC_POLICY_DENIED
 from mcpgate.exchange import Exchange, Identified, RequestInfo
-from mcpgate.identity.model import ANONYMOUS, Credentials, Principal
+from mcpgate.identity.model import Credentials, Principal
 from mcpgate.identity.resolver import IdentityResolver
 from mcpgate.policy import Policy, check_against_tools, filter_list_result
 from mcpgate.policy.model import OBSERVE, Decision, Effect
-from mcpgate.protocol.model import Direction, Operation, Outcome
+from mcpgate.protocol.model import Direction, Operation
 from mcpgate.runtime.opa import OpaBackend
 from mcpgate.telemetry import Metrics, Tracing
 
@@ -52,12 +51,6 @@ class GatewayHooks:
 
     # -- identity ----------------------------------------------------------------------------------
     def identify(self, request: RequestInfo) -> Identified:
-        if self._prm_doc is not None and request.http_method == "GET" \
-                and request.path.split("?", 1)[0] in self._prm_paths:
-            # RFC 9728 metadata is how a caller without a token learns where to get one: refusing it with 401
-            # (allow_anonymous: false, jwt.required) would leave MCP clients no way to log in. `well_known`
-            # answers it next; nothing is forwarded, so the anonymous principal reaches no upstream.
-            return Identified(ANONYMOUS, request.headers)
         c = request.conn
         result = self.identity.resolve(Credentials(c.peer_host, request.headers, c.peer_cert_der, c.tls,
                                                    c.local_host))
@@ -151,8 +144,6 @@ class GatewayHooks:
         self.metrics.started(exchange)
 
     def finished(self, exchange: Exchange) -> None:
-        if exchange.outcome is Outcome.DENIED and exchange.error_code is None:
-            _denial_code(exchange)
         self.metrics.finished(exchange)
         if self.tracing.enabled:
             self.tracing.finished(exchange)
@@ -163,14 +154,3 @@ class GatewayHooks:
 
     def trace_headers(self, exchange: Exchange) -> list[tuple[bytes, bytes]]:
         return self.tracing.inject_headers(exchange) if self.tracing.enabled else []
-
-
-def _denial_code(ex: Exchange) -> None:
-    """The JSON-RPC code the client was answered with for a denied request, for the metric label, the span and
-    the audit record. The data plane answers denials itself (-32602 `unknown tool` when the rule hides the
-    target, else -32001) but leaves `error_code` unset; a denied notification or server→client request got
-    no answer, so it keeps none."""
-    op = ex.operation
-    if op.id is None or op.direction is not Direction.CLIENT_TO_SERVER:
-        return
-    ex.error_code = JSONRPC_INVALID_PARAMS if ex.decision.hidden else JSONRPC_POLICY_DENIED

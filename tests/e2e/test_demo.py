@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -30,12 +32,24 @@ def test_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert "unknown account `ACC-9999`" in out  # a tool error from the server itself, passed through
     assert "(nothing visible)" in out  # anonymous callers see no tools
     assert "(2026-07-28)" in out and "(2025-11-25)" in out
-    assert "/metrics  (HTTP 200)" in out
     assert 'decision="deny"' in out
+    # It ends by saying where to look: the metrics and dashboard URLs it checked while mcpgate was up, the
+    # audit file, and `mcpgate audit summary` of the demo's own traffic.
     assert "Stopped mcpgate and the example server." in out
-    # Only what exists is printed: the audit log line names a real, verifiable file.
+    tail = out[out.index("Stopped mcpgate and the example server."):]
+    where = tail[tail.index("Where to look:"):]
+    assert re.search(r"^  metrics +http://127\.0\.0\.1:\d+/metrics  \(HTTP 200", where, re.M), where
+    assert re.search(r"^  dashboard +http://127\.0\.0\.1:\d+/dashboard  \(HTTP 200", where, re.M), where
     audit = tmp_path / "audit.jsonl"
-    assert f"audit log            {audit}" in out
+    assert re.search(rf"^  audit log +{re.escape(str(audit))}  \(\d+ lines\)", where, re.M), where
     verify = subprocess.run([sys.executable, "-m", "mcpgate", "audit", "verify", str(audit)], cwd=ROOT,
                             capture_output=True, text=True, timeout=30, check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    summary = subprocess.run([sys.executable, "-m", "mcpgate", "audit", "summary", str(audit)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    printed = where[where.index(f"$ mcpgate audit summary {audit}\n"):].split("\n", 2)[2]
+    assert printed.rstrip("\n") == textwrap.indent(summary.rstrip("\n"), "  "), printed
+    # The summary is of the demo traffic: 3 refunds (1 allowed, 1 over the limit, 1 hidden from support).
+    rows = {ln.split()[0]: ln.split()[1:4] for ln in summary.splitlines() if ln[:1].isalpha() and ln.isascii()}
+    assert rows["refund"] == ["3", "2", "0"] and rows["delete_customer"] == ["1", "1", "0"], summary
+    assert rows["get_balance"] == ["2", "0", "1"], summary
