@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcpgate.audit import AuditLog
+from mcpgate.errors import IdentityError
 from mcpgate.exchange import Exchange, Identified, RequestInfo
 from mcpgate.identity.model import Credentials, Principal
 from mcpgate.identity.resolver import IdentityResolver
@@ -52,8 +53,12 @@ class GatewayHooks:
     # -- identity ----------------------------------------------------------------------------------
     def identify(self, request: RequestInfo) -> Identified:
         c = request.conn
-        result = self.identity.resolve(Credentials(c.peer_host, request.headers, c.peer_cert_der, c.tls,
-                                                   c.local_host))
+        try:
+            result = self.identity.resolve(Credentials(c.peer_host, request.headers, c.peer_cert_der, c.tls,
+                                                       c.local_host))
+        except IdentityError as err:
+            self.metrics.identity_failed(err.code)
+            raise
         if result.dropped:
             self.metrics.spoofed_headers_dropped(result.dropped)
         principal = result.principal
@@ -132,6 +137,10 @@ class GatewayHooks:
             return
         self._checked.add(key)
         self.findings = check_against_tools(pol, tools)
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.severity] = counts.get(f.severity, 0) + 1
+        self.metrics.policy_findings(counts)
         for f in self.findings:
             if f.severity in ("error", "warning"):
                 log.warning("policy %s: %s (%s)", pol.revision, f.message, f.code)

@@ -65,6 +65,13 @@ POLICY_REVISION: Final = MetricSpec(
 
 IDENTITY_SOURCES: Final = MetricSpec(
     "mcpgate_identity_sources_total", "counter", ("source",), "Callers identified, by identity source.")
+IDENTITY_FAILURES: Final = MetricSpec(
+    "mcpgate_identity_failures_total", "counter", ("code",),
+    "Requests refused before any operation because the caller could not be identified, by error code.")
+POLICY_FINDINGS: Final = MetricSpec(
+    "mcpgate_policy_findings", "gauge", ("severity",),
+    "Problems found comparing the policy with the tools the server lists (rules naming missing tools or "
+    "arguments), by severity.")
 SPOOFED_HEADERS: Final = MetricSpec(
     "mcpgate_spoofed_headers_dropped_total", "counter", (),
     "Identity headers dropped because they did not come from a trusted mesh proxy.")
@@ -95,6 +102,7 @@ BUILD_INFO: Final = MetricSpec(
 ALL: Final = (
     OPERATION_DURATION, OPERATION_TTFB, OPERATIONS, REQUEST_BYTES, RESPONSE_BYTES, IN_FLIGHT,
     POLICY_DECISIONS, POLICY_WOULD_DENY, POLICY_DECISION_TIME, POLICY_RELOADS, POLICY_LAST_RELOAD_OK,
-    POLICY_REVISION, IDENTITY_SOURCES, SPOOFED_HEADERS, UPSTREAM_ERRORS, SSE_STREAMS, SESSIONS,
+    POLICY_REVISION, IDENTITY_SOURCES, IDENTITY_FAILURES, POLICY_FINDINGS, SPOOFED_HEADERS, UPSTREAM_ERRORS,
+    SSE_STREAMS, SESSIONS,
     FORWARDED_BYTES, AUDIT_RECORDS, AUDIT_ERRORS, AUDIT_HEALTHY, LABEL_OVERFLOW, BUILD_INFO,
 )

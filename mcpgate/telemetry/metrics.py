@@ -107,6 +107,8 @@ class Metrics:
         self._last_reload_ok = _spec_gauge(catalog.POLICY_LAST_RELOAD_OK)
         self._revision = _spec_gauge(catalog.POLICY_REVISION)
         self._identity = _spec_counter(catalog.IDENTITY_SOURCES)
+        self._identity_failures = _spec_counter(catalog.IDENTITY_FAILURES)
+        self._findings = _spec_gauge(catalog.POLICY_FINDINGS)
         self._spoofed = _spec_counter(catalog.SPOOFED_HEADERS)
         self._upstream = _spec_counter(catalog.UPSTREAM_ERRORS)
         self._sse = _spec_gauge(catalog.SSE_STREAMS)
@@ -119,7 +121,8 @@ class Metrics:
         self._build.set((__version__,), 1)
         self._simple = (
             self._decisions, self._would_deny, self._reloads, self._last_reload_ok, self._revision,
-            self._identity, self._spoofed, self._upstream, self._sse, self._sessions, self._forwarded,
+            self._identity, self._identity_failures, self._findings, self._spoofed, self._upstream, self._sse,
+            self._sessions, self._forwarded,
             self._audit_records, self._audit_errors, self._audit_healthy, self._overflow, self._build,
         )
 
@@ -242,6 +245,15 @@ class Metrics:
     def identity_used(self, source: str) -> None:
         g = self._source
         self._identity.inc((g.label(source),))
+
+    def identity_failed(self, code: str) -> None:
+        """code: the stable `identity.*` error code (a handful of values: bounded)."""
+        self._identity_failures.inc((code,))
+
+    def policy_findings(self, counts: Mapping[str, int]) -> None:
+        """The latest `check_against_tools` result: count per severity (error, warning, info)."""
+        for severity in ("error", "warning", "info"):
+            self._findings.set((severity,), counts.get(severity, 0))
 
     def spoofed_headers_dropped(self, n: int = 1) -> None:
         if n:

@@ -317,6 +317,10 @@ def test_jwt_no_token_gets_bearer_challenge(jwt_gw: Gateway, upstream: Recording
     assert 'scope="payments.read payments.write"' in challenge and "error=" not in challenge, challenge
     assert r.json()["error"]["data"]["code"] == "identity.required", r.text
     assert len(upstream.snapshot()) == seen, "a request without identity reached the upstream"
+    metrics = httpx.get(f"http://127.0.0.1:{jwt_gw.admin}/metrics", timeout=5).text
+    failures = [ln for ln in metrics.splitlines()
+                if ln.startswith('mcpgate_identity_failures_total{code="identity.required"}')]
+    assert failures and float(failures[0].rsplit(" ", 1)[1]) >= 1, "refused callers must show in metrics"
 
 
 @pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource/mcp",
