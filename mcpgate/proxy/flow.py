@@ -229,6 +229,7 @@ class Flow:
     def _apply(self, decoded: Message | list[Message], msgs: list[Message], ops: list[Operation],
                verdicts: list[Decision | None]) -> None:
         """Record each decision, then forward what is allowed and answer what is not."""
+        verdicts = [self._task_guard(op, v) for op, v in zip(ops, verdicts, strict=True)]
         exs = [self._record(op, v) if v is not None else None for op, v in zip(ops, verdicts, strict=True)]
         if not isinstance(decoded, list):
             ex, op = exs[0], ops[0]
@@ -255,6 +256,16 @@ class Flow:
                 self._respond(plain_response(202, keep_alive=self._keep_alive))
             return
         self._forward(self.req.body if len(keep) == len(msgs) else _reencode_batch(keep))
+
+    def _task_guard(self, op: Operation, verdict: Decision | None) -> Decision | None:
+        """`tasks/*` on a task another principal created is refused as if the task did not exist."""
+        if verdict is None or op.kind is not OpKind.TASK or op.target is None:
+            return verdict
+        owner = self.state.task_owners.get(op.target)
+        if owner is None or owner == getattr(self.principal, "id", None):
+            return verdict
+        return Decision(Effect.DENY, ("builtin:task-owner",), verdict.revision,
+                        f"task `{op.target}` belongs to another principal", hidden=True)
 
     def _classify_checked(self, msg: Message) -> Operation:
         op = classify(msg, Direction.CLIENT_TO_SERVER)
@@ -536,6 +547,8 @@ class Flow:
         if ex in self.exchanges:
             self.exchanges.remove(ex)
         done = classify_response(msg, ex.operation)
+        if done.task_id is not None:
+            self.state.own_task(done.task_id, ex.principal.id)
         if ex.operation.method == "initialize" and isinstance(msg.result, dict):
             pv = msg.result.get("protocolVersion")
             if isinstance(pv, str) and self.session_id is not None:
@@ -692,7 +705,8 @@ class Flow:
 def _denial_body(ex: Exchange, op: Operation) -> bytes:
     d = ex.decision
     if d.hidden:
-        what = {OpKind.TOOL_CALL: "tool", OpKind.PROMPT: "prompt", OpKind.RESOURCE: "resource"}.get(op.kind, "target")
+        what = {OpKind.TOOL_CALL: "tool", OpKind.PROMPT: "prompt", OpKind.RESOURCE: "resource",
+                OpKind.TASK: "task"}.get(op.kind, "target")
         return encode_error(op.id, -32602, f"unknown {what} `{op.target}`",
                             {"code": "policy.denied", "decision_id": ex.decision_id})
     err = PolicyDenied(d.reason or f"`{op.method}` denied by rule `{','.join(d.rule_ids)}`")

@@ -101,6 +101,13 @@ class GatewayState:
     draining: bool = False
     connections: set[object] = field(default_factory=set)
     legacy_paths: set[bytes] = field(default_factory=set)  # HTTP+SSE message paths learned from `endpoint`
+    # Tasks are bound to the principal whose call created them (spec: task isolation); bounded, oldest out.
+    task_owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def own_task(self, task_id: str, principal_id: str) -> None:
+        self.task_owners[task_id] = principal_id
+        if len(self.task_owners) > self.settings.max_sessions:
+            self.task_owners.popitem(last=False)
 
     def path_allowed(self, path: bytes) -> bool:
         s = self.settings

@@ -213,3 +213,32 @@ async def test_remote_policy_engine_error_fails_closed(upstream, gateway) -> Non
     assert up.requests == []
     [ex] = hooks.finished_exchanges
     assert ex.outcome is Outcome.DENIED
+
+
+async def test_tasks_are_bound_to_the_principal_that_created_them(upstream, gateway) -> None:
+    async def handler(req: UpRequest, w: asyncio.StreamWriter) -> None:
+        if b'"tools/call"' in req.body:  # 2025-11-25 task-augmented call: CreateTaskResult
+            w.write(json_response(b'{"jsonrpc":"2.0","id":1,"result":{"task":{"taskId":"t-42","status":"working",'
+                                  b'"createdAt":"2025-11-25T00:00:00Z","lastUpdatedAt":"2025-11-25T00:00:00Z",'
+                                  b'"ttl":60000}}}'))
+        else:
+            w.write(json_response(b'{"jsonrpc":"2.0","id":2,"result":{"taskId":"t-42","status":"working"}}'))
+
+    up = await upstream(handler)
+    gw = await gateway(up.port, PrincipalFromHeader())
+    call = (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_report","arguments":{},'
+            b'"task":{"ttl":60000}}}')
+    get = b'{"jsonrpc":"2.0","id":2,"method":"tasks/get","params":{"taskId":"t-42"}}'
+    async with httpx.AsyncClient() as c:
+        created = await c.post(f"http://127.0.0.1:{gw.port}/mcp", content=call,
+                               headers={**HEADERS, "x-test-principal": "alice"})
+        assert created.json()["result"]["task"]["taskId"] == "t-42"
+        mine = await c.post(f"http://127.0.0.1:{gw.port}/mcp", content=get,
+                            headers={**HEADERS, "x-test-principal": "alice"})
+        theirs = await c.post(f"http://127.0.0.1:{gw.port}/mcp", content=get,
+                              headers={**HEADERS, "x-test-principal": "mallory"})
+    assert mine.json()["result"]["taskId"] == "t-42"
+    assert theirs.status_code == 200
+    assert theirs.json()["error"]["code"] == -32602
+    assert "unknown task" in theirs.json()["error"]["message"]
+    assert len(up.requests) == 2, "mallory's tasks/get never reached the upstream"
