@@ -38,7 +38,7 @@ from mcpgate.errors import (
 from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
 from mcpgate.policy.model import Decision, Effect
 from mcpgate.protocol.headers import check_routing_headers
-from mcpgate.protocol.jsonrpc import DecodeLimits, decode_body, encode_error, encode_message
+from mcpgate.protocol.jsonrpc import decode_body, encode_error, encode_message
 from mcpgate.protocol.legacy_sse import session_from_query
 from mcpgate.protocol.mcp import classify, classify_response
 from mcpgate.protocol.model import Direction, Message, MessageKind, Operation, OpKind, Outcome, RequestId
@@ -82,6 +82,7 @@ class Flow:
         self._keep_alive = req.keep_alive and not state.draining
         self._is_stateless = False
         self.fwd_headers: Headers = req.headers
+        self._pending_task: asyncio.Future[Any] | None = None
         self.request_id: RequestId | None = None  # the id to answer with when we answer in the server's place
 
     # ------------------------------------------------------------------ start
@@ -184,13 +185,11 @@ class Flow:
         ctype = get_header(req.headers, b"content-type") or b""
         if not ctype[:16].lower().startswith(b"application/json"):
             raise UnsupportedContentType("POST body must be `application/json`")
-        s = self.state.settings
         if sum(1 for k, _ in req.headers if k == _VERSION) > 1:
             # Before anything reads the version (it decides whether batches are allowed).
             raise HeaderMismatch("more than one `MCP-Protocol-Version` header")
         allow_batch = self.version in (None, "2025-03-26")
-        decoded = decode_body(req.body, allow_batch=allow_batch,
-                              limits=DecodeLimits(max_depth=s.max_json_depth, max_batch=s.max_batch))
+        decoded = decode_body(req.body, allow_batch=allow_batch, limits=self.state.request_limits)
         msgs = decoded if isinstance(decoded, list) else [decoded]
         if not msgs:
             raise BatchNotAllowed("empty batch")
@@ -210,6 +209,7 @@ class Flow:
             return
         # A remote policy engine (OPA) answers later: resume when every verdict is in.
         task = asyncio.ensure_future(_gather(verdicts))
+        self._pending_task = task  # the loop keeps only weak references to tasks
         task.add_done_callback(lambda t: self._decided(decoded, msgs, ops, t))
 
     def _decided(self, decoded: Message | list[Message], msgs: list[Message], ops: list[Operation],
@@ -364,7 +364,7 @@ class Flow:
         st.counters.bytes_c2s += len(head) + len(body)
         task = st.pool.acquire(lambda conn: self._send(conn, parts), self._upstream_failed_early)
         if task is not None:
-            self._pending_task = task
+            self._pending_task = task  # the loop keeps only weak references to tasks
         if s.response_timeout_s > 0:
             self.deadline = time.monotonic() + s.response_timeout_s
 

@@ -43,22 +43,24 @@ def get_header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-def count_header(headers: Headers, name: bytes) -> int:
-    return sum(1 for k, _ in headers if k == name)
+def _copy_headers(parts: list[bytes], headers: Headers, skip: frozenset[bytes],
+                  extra: Iterable[tuple[bytes, bytes]]) -> None:
+    """Append `headers` minus `skip` and those named in `Connection` (hop-by-hop), then `extra`."""
+    conn = connection_tokens(headers)
+    if conn:
+        skip = skip | conn
+    for name, value in headers:
+        if name not in skip:
+            parts += [name, b": ", value, b"\r\n"]
+    for name, value in extra:
+        parts += [name, b": ", value, b"\r\n"]
 
 
 def request_head(method: bytes, target: bytes, headers: Headers, host: bytes, body_len: int | None,
                  extra: Iterable[tuple[bytes, bytes]] = (), drop: frozenset[bytes] = frozenset()) -> bytes:
     """The upstream request head: hop-by-hop removed, Host rewritten, framing re-derived."""
-    conn = connection_tokens(headers)
-    skip = _REQUEST_DROP | conn | drop if (conn or drop) else _REQUEST_DROP
     parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
-    for name, value in headers:
-        if name in skip:
-            continue
-        parts += [name, b": ", value, b"\r\n"]
-    for name, value in extra:
-        parts += [name, b": ", value, b"\r\n"]
+    _copy_headers(parts, headers, _REQUEST_DROP | drop if drop else _REQUEST_DROP, extra)
     if body_len is not None:
         parts += [b"content-length: ", str(body_len).encode(), b"\r\n"]
     parts.append(b"\r\n")
@@ -68,15 +70,8 @@ def request_head(method: bytes, target: bytes, headers: Headers, host: bytes, bo
 def response_head(status: int, headers: Headers, *, body_len: int | None, chunked: bool,
                   keep_alive: bool, extra: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
     """The downstream response head: upstream headers minus hop-by-hop, our own framing."""
-    conn = connection_tokens(headers)
-    skip = _RESPONSE_DROP | conn if conn else _RESPONSE_DROP
     parts = [b"HTTP/1.1 ", str(status).encode(), b" ", REASONS.get(status, b"Status"), b"\r\n"]
-    for name, value in headers:
-        if name in skip:
-            continue
-        parts += [name, b": ", value, b"\r\n"]
-    for name, value in extra:
-        parts += [name, b": ", value, b"\r\n"]
+    _copy_headers(parts, headers, _RESPONSE_DROP, extra)
     if body_len is not None:
         parts += [b"content-length: ", str(body_len).encode(), b"\r\n"]
     elif chunked:
@@ -85,13 +80,6 @@ def response_head(status: int, headers: Headers, *, body_len: int | None, chunke
         parts.append(b"connection: close\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
-
-
-def chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk; empty input yields nothing (an empty chunk would end the body)."""
-    if not data:
-        return b""
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 LAST_CHUNK = b"0\r\n\r\n"

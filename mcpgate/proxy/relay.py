@@ -16,7 +16,7 @@ from mcpgate.protocol.mcp import classify
 from mcpgate.protocol.model import Direction, Message, MessageKind, OpKind, RequestId
 from mcpgate.protocol.sse import NEED_DATA, SseEvent, SseFramer, encode_event
 from mcpgate.proxy.http import get_header
-from mcpgate.proxy.responses import error_body
+from mcpgate.proxy.responses import error_body, sse_error_event
 
 if TYPE_CHECKING:
     from mcpgate.proxy.flow import Flow
@@ -278,7 +278,7 @@ class SseRelay:
         self.flow.send_chunk_parts([b"event: message\ndata: " + d + b"\n\n" for d in denials])
 
     def error_event(self, err: McpgateError, request_id: RequestId | None) -> bytes:
-        return b"event: message\ndata: " + error_body(err, request_id) + b"\n\n"
+        return sse_error_event(err, request_id)
 
     def flush_raw(self, events: list[bytes]) -> None:
         if events:

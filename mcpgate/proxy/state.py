@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mcpgate.exchange import Exchange, Hooks
 from mcpgate.protocol.correlation import Correlator
+from mcpgate.protocol.jsonrpc import DecodeLimits
 
 if TYPE_CHECKING:
     from mcpgate.proxy.upstream import UpstreamPool
@@ -101,6 +102,7 @@ class GatewayState:
     draining: bool = False
     connections: set[object] = field(default_factory=set)
     legacy_paths: set[bytes] = field(default_factory=set)  # HTTP+SSE message paths learned from `endpoint`
+    request_limits: DecodeLimits = field(init=False)  # built once from settings, read per request
     # Tasks are bound to the principal whose call created them (spec: task isolation); bounded, oldest out.
     task_owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
@@ -108,6 +110,10 @@ class GatewayState:
         self.task_owners[task_id] = principal_id
         if len(self.task_owners) > self.settings.max_sessions:
             self.task_owners.popitem(last=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.request_limits = DecodeLimits(max_depth=s.max_json_depth, max_batch=s.max_batch)
 
     def path_allowed(self, path: bytes) -> bool:
         s = self.settings

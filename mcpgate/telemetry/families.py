@@ -43,19 +43,10 @@ class CounterFamily:
         return family
 
 
-class GaugeFamily:
-    __slots__ = ("help", "labelnames", "name", "values")
+class GaugeFamily(CounterFamily):
+    """A counter that may also go down or be set."""
 
-    def __init__(self, name: str, help: str, labelnames: Sequence[str] = (),
-                 initial: Sequence[LabelKey] = ()) -> None:
-        self.name, self.help, self.labelnames = name, help, tuple(labelnames)
-        self.values: dict[LabelKey, float] = {key: 0 for key in initial}
-        if not self.labelnames:
-            self.values[()] = 0
-
-    def inc(self, key: LabelKey = (), amount: float = 1) -> None:
-        values = self.values
-        values[key] = values.get(key, 0) + amount
+    __slots__ = ()
 
     def set(self, key: LabelKey, value: float) -> None:
         self.values[key] = value
