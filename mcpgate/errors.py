@@ -249,6 +249,13 @@ class IdentityRequired(IdentityError):
     code = "identity.required"
 
 
+class TokenInQuery(IdentityError):
+    """An `access_token` in the request URI (RFC 6750 §2.3): the MCP spec forbids it, and URIs end up in
+    logs, caches and the upstream's request line. Refused whatever identity sources are configured."""
+
+    code = "identity.token_in_query"
+
+
 class AmbiguousIdentity(IdentityError):
     """More than one copy of an identity header (or Authorization) arrived: never pick one."""
 

@@ -51,3 +51,4 @@ class Credentials:
     peer_cert_der: bytes | None = None
     tls: bool = False
     local_host: str | None = None
+    target: str = ""  # the request target (path and query): tokens in the query string are refused

@@ -10,9 +10,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-from mcpgate.errors import AmbiguousIdentity, ConfigError, IdentityError, IdentityRequired, MalformedIdentity
+from mcpgate.errors import (
+    AmbiguousIdentity,
+    ConfigError,
+    IdentityError,
+    IdentityRequired,
+    MalformedIdentity,
+    TokenInQuery,
+)
 from mcpgate.identity.bearer import (
     JwtVerifier,
     bearer_token,
@@ -101,6 +108,10 @@ class IdentityResolver:
     def resolve(self, creds: Credentials) -> IdentityResult:
         """Strip what may not be trusted, then ask each source in order. Raises `IdentityError` (401)."""
         headers = creds.headers
+        if "?" in creds.target and _token_in_query(creds.target):
+            exc = TokenInQuery("access tokens must not be sent in the URI query string")
+            self._add_challenge(exc)
+            raise exc
         trusted = self._peer_trusted(creds.peer_host, creds.local_host)
         out: list[tuple[bytes, bytes]] | None = None
         dropped = 0
@@ -216,6 +227,9 @@ class IdentityResolver:
         if exc.code == "identity.invalid_token":
             exc.data["www_authenticate"] = www_authenticate(jwt, error="invalid_token",
                                                             description=exc.message)
+        elif exc.code == TokenInQuery.code:
+            exc.data["www_authenticate"] = www_authenticate(jwt, error="invalid_request",
+                                                            description=exc.message)
         else:
             exc.data["www_authenticate"] = www_authenticate(jwt)
 
@@ -235,6 +249,17 @@ class IdentityResolver:
         if self.config.jwt is None:
             return None
         return www_authenticate(self.config.jwt, error=error, description=description, scope=scope)
+
+
+def _token_in_query(target: str) -> bool:
+    """True when any query parameter is named `access_token` (RFC 6750 §2.3), in any casing or
+    percent-encoding: some frameworks fold case, and all of them decode names."""
+    query = target.partition("?")[2].partition("#")[0]
+    for part in query.split("&"):
+        name = unquote(part.partition("=")[0].replace("+", " ")).strip().lower()
+        if name == "access_token":
+            return True
+    return False
 
 
 def _one(found: dict[bytes, list[bytes]], name: bytes) -> bytes | None:

@@ -55,7 +55,7 @@ class GatewayHooks:
         c = request.conn
         try:
             result = self.identity.resolve(Credentials(c.peer_host, request.headers, c.peer_cert_der, c.tls,
-                                                       c.local_host))
+                                                       c.local_host, request.path))
         except IdentityError as err:
             self.metrics.identity_failed(err.code)
             raise

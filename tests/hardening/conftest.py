@@ -15,6 +15,7 @@ import pytest
 
 from mcpgate.exchange import Exchange, Identified, RequestInfo
 from mcpgate.identity import Credentials, IdentityResolver, Principal
+from mcpgate.identity.keys import KeySource
 from mcpgate.policy import Decision, Policy, load_policy_text
 from mcpgate.protocol.model import Operation
 from mcpgate.proxy.server import ProxyServer
@@ -66,7 +67,7 @@ class GateHooks(ObserverHooks):
 
     def identify(self, request: RequestInfo) -> Identified:
         creds = Credentials(request.conn.peer_host, list(request.headers), request.conn.peer_cert_der,
-                            request.conn.tls, request.conn.local_host)
+                            request.conn.tls, request.conn.local_host, request.path)
         res = self.resolver.resolve(creds)
         return Identified(res.principal, res.headers)
 
@@ -77,8 +78,9 @@ class GateHooks(ObserverHooks):
         self.finished_exchanges.append(exchange)
 
 
-def make_hooks(identity: dict[str, Any] | None = None, policy: str = POLICY) -> GateHooks:
-    return GateHooks(load_policy_text(policy), IdentityResolver.from_config(identity or {}))
+def make_hooks(identity: dict[str, Any] | None = None, policy: str = POLICY,
+               jwks: KeySource | None = None) -> GateHooks:
+    return GateHooks(load_policy_text(policy), IdentityResolver.from_config(identity or {}, jwks=jwks))
 
 
 def default_upstream_reply(req: UpRequest) -> bytes:
@@ -117,19 +119,21 @@ async def rig() -> AsyncIterator[RigFactory]:
     made: list[Rig] = []
 
     async def start(*, reply: UpReply | None = None, identity: dict[str, Any] | None = None,
-                    policy: str = POLICY, **overrides: Any) -> Rig:
+                    policy: str = POLICY, jwks: KeySource | None = None, **overrides: Any) -> Rig:
         async def default(req: UpRequest, w: asyncio.StreamWriter) -> None:
             w.write(default_upstream_reply(req))
 
         up = ScriptedUpstream(reply or default)
         up.server = await asyncio.start_server(up._conn, "127.0.0.1", 0)
-        hooks = make_hooks(identity, policy)
+        hooks = make_hooks(identity, policy, jwks)
         base: dict[str, Any] = {
             "upstream_host": "127.0.0.1", "upstream_port": up.port,
             "upstream_host_header": b"127.0.0.1:%d" % up.port, "public_base_path": "/mcp",
             # The MCP endpoint and the legacy HTTP+SSE stream; `/messages/` is learned from `endpoint`.
             "mcp_paths": frozenset({b"/mcp", b"/sse"}),
-            "allowed_origins": frozenset({ALLOWED_ORIGIN})}
+            "allowed_origins": frozenset({ALLOWED_ORIGIN}),
+            # As runtime/build.py wires it: the resolver decides which client headers never go upstream.
+            "strip_upstream_headers": hooks.resolver.strip_upstream}
         settings = ProxySettings(**{**base, **LIMITS, **overrides})
         gw = ProxyServer(settings, hooks, asyncio.get_running_loop())
         await gw.start("127.0.0.1", 0)

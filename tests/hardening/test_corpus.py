@@ -336,7 +336,128 @@ async def scenario_server_request_in_json_response(rig: RigFactory) -> None:
     assert b"sampling/createMessage" not in resp.body, "a denied server request reached the client"
 
 
+# --------------------------------------------------------------------------------------------- S13: tokens
+
+JWT_ISSUER = "https://issuer.example.test"
+JWT_AUDIENCE = "https://mcp.example.test/mcp"
+_JWT_KEY: list[Any] = []
+
+
+def _jwt_key() -> Any:
+    if not _JWT_KEY:  # one RSA key per test process: generating it is the slow part
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        _JWT_KEY.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _JWT_KEY[0]
+
+
+def _jwks() -> Any:
+    import jwt as pyjwt
+
+    from mcpgate.identity import KeySet
+
+    doc = json.loads(pyjwt.get_algorithm_by_name("RS256").to_jwk(_jwt_key().public_key()))
+    doc.update(kid="k1", use="sig", alg="RS256")
+    return KeySet.from_jwks({"keys": [doc]})
+
+
+def _token(**overrides: Any) -> str:
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "user-42", "iat": now - 10,
+                              "exp": now + 300}
+    claims.update(overrides)
+    return pyjwt.encode({k: v for k, v in claims.items() if v is not None}, _jwt_key(), algorithm="RS256",
+                        headers={"kid": "k1"})
+
+
+async def _jwt_rig(rig: RigFactory, **jwt: Any) -> Rig:
+    section = {"sources": ["jwt"], "jwt": {"issuer": JWT_ISSUER, "audience": JWT_AUDIENCE, "jwks_file": "unused",
+                                           "required": True, **jwt}}
+    return await rig(identity=section, jwks=_jwks())
+
+
+async def _assert_token_refused(rig: RigFactory, *, token: str | None, target: bytes = b"/mcp",
+                                code: str = "identity.invalid_token") -> None:
+    r = await _jwt_rig(rig)
+    headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
+    req = post(E, headers=headers).replace(b"POST /mcp ", b"POST " + target + b" ", 1)
+    got = await exchange_raw(r.port, req)
+    [resp] = got.responses
+    assert resp.status == 401, (resp.status, resp.body[:300])
+    assert _typed_code(resp) == code, resp.body[:300]
+    challenge = resp.header(b"www-authenticate") or b""
+    assert challenge.startswith(b"Bearer ") and b"resource_metadata=" in challenge, challenge
+    assert r.up.requests == [], "a refused token still reached the upstream"
+
+
+async def scenario_token_other_audience(rig: RigFactory) -> None:
+    await _assert_token_refused(rig, token=_token(aud="https://other-resource.example.test/mcp"))
+
+
+async def scenario_token_no_audience(rig: RigFactory) -> None:
+    await _assert_token_refused(rig, token=_token(aud=None))
+
+
+async def scenario_token_expired(rig: RigFactory) -> None:
+    now = int(time.time())
+    await _assert_token_refused(rig, token=_token(iat=now - 3600, exp=now - 600))
+
+
+async def scenario_token_missing(rig: RigFactory) -> None:
+    await _assert_token_refused(rig, token=None, code="identity.required")
+
+
+async def scenario_token_in_query(rig: RigFactory) -> None:
+    """RFC 6750 §2.3 / MCP authorization: never in the URI, even a valid token, whatever the casing."""
+    for target in (b"/mcp?access_token=" + _token().encode(), b"/mcp?x=1&ACCESS_TOKEN=abc",
+                   b"/mcp?access%5Ftoken=abc"):
+        await _assert_token_refused(rig, token=None, target=target, code="identity.token_in_query")
+
+
+async def scenario_token_in_query_without_jwt(rig: RigFactory) -> None:
+    """No JWT source configured: a query token would still reach the upstream's request line and logs."""
+    r = await rig()
+    req = post(E).replace(b"POST /mcp ", b"POST /mcp?access_token=secret-value ", 1)
+    [resp] = (await exchange_raw(r.port, req)).responses
+    assert resp.status == 401 and _typed_code(resp) == "identity.token_in_query", (resp.status, resp.body)
+    assert r.up.requests == []
+
+
+async def scenario_token_valid_not_forwarded(rig: RigFactory) -> None:
+    r = await _jwt_rig(rig)
+    token = _token().encode()
+    for casing in (b"authorization", b"Authorization", b"AUTHORIZATION"):
+        got = await exchange_raw(r.port, post(E, headers=[(casing, b"Bearer " + token)]))
+        assert got.responses[0].status == 200, got.responses[0].body[:300]
+    assert len(r.up.requests) == 3
+    for up in r.up.requests:
+        assert b"authorization" not in _header_names(up), "the client's token was passed through"
+        assert token not in b"".join(v for _, v in up.headers)
+    assert [_principal(ex.principal).source for ex in r.hooks.finished_exchanges] == ["jwt"] * 3
+
+
+async def scenario_token_forwarded_when_configured(rig: RigFactory) -> None:
+    """`identity.jwt.forward_token: true` is the one, explicit, way to pass the token to the upstream."""
+    section = {"sources": ["jwt"], "jwt": {"issuer": JWT_ISSUER, "audience": JWT_AUDIENCE, "jwks_file": "unused",
+                                           "required": True, "forward_token": True}}
+    r = await rig(identity=section, jwks=_jwks())
+    token = _token().encode()
+    got = await exchange_raw(r.port, post(E, headers=[(b"authorization", b"Bearer " + token)]))
+    assert got.responses[0].status == 200
+    [up] = r.up.requests
+    assert (b"authorization", b"Bearer " + token) in [(k.lower(), v) for k, v in up.headers]
+
+
 SCENARIOS = {
+    "token_other_audience": scenario_token_other_audience,
+    "token_no_audience": scenario_token_no_audience,
+    "token_expired": scenario_token_expired,
+    "token_missing": scenario_token_missing,
+    "token_in_query": scenario_token_in_query,
+    "token_in_query_without_jwt": scenario_token_in_query_without_jwt,
+    "token_valid_not_forwarded": scenario_token_valid_not_forwarded,
+    "token_forwarded_when_configured": scenario_token_forwarded_when_configured,
     "server_request_in_json_response": scenario_server_request_in_json_response,
     "legacy_session_cross_principal": scenario_legacy_session_cross_principal,
     "legacy_session_repeated_param": scenario_legacy_session_repeated_param,
@@ -355,6 +476,6 @@ async def test_scenario_case(case: Case, rig: RigFactory) -> None:
 def test_corpus_is_well_formed() -> None:
     """Every class S1..S16 that applies to a request has cases; ids are unique (checked by the loader)."""
     classes = {c.cls for c in CASES}
-    assert {"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S15", "S16"} <= classes
+    assert {"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S13", "S15", "S16"} <= classes
     assert len(CASES) >= 100
     assert all(c.spec.get("why") for c in CASES)
