@@ -10,10 +10,10 @@ SYSDEPS := $(VENV)/.sysdeps
 
 .PHONY: demo test test-fast lint bench bench-smoke fuzz soak harden clean node sysdeps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	# OPA's real engine for the OPA-backend tests. The wheel declares Python >= 3.14 but works on 3.11,
 	# so it cannot be a normal dependency; pinned for reproducible policy decisions.
 	$(BIN)/python -m pip install -q --ignore-requires-python opa-golib-python-bindings==0.4.4

@@ -254,6 +254,13 @@ def _find_duplicate(raw: bytes) -> None:
 
 def _diagnose(body: bytes | str, detail: str) -> MalformedJson:
     """Name the precise reason msgspec refused the text (error path only, so it may be slow)."""
+    if isinstance(body, bytes):
+        # msgspec >= 0.23 reports bad utf-8 as a DecodeError (earlier: UnicodeDecodeError); stdlib's
+        # `json.loads` would accept utf-8-encoded surrogates ("surrogatepass"), so check the bytes first.
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return InvalidUtf8(f"body is not valid utf-8 (byte {exc.start})")
     if "surrogate" in detail:
         return LoneSurrogate(f"lone utf-16 surrogate escape in a string: {detail}")
 
