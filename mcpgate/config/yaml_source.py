@@ -140,6 +140,8 @@ def load_yaml(text: str, *, file: str) -> YamlDoc:
         problem = e.problem or e.context or "invalid yaml"
         if e.context and "single document" in e.context:
             problem = "expected one document, found a second one (`---`)"
+        elif "nesting depth" in problem:  # PyYAML >= 6.0.3 limits depth itself (older: RecursionError)
+            problem = "nesting too deep"
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"invalid yaml: {problem}", file=file, line=line) from None
     except yaml.YAMLError as e:  # ReaderError: control characters and the like
