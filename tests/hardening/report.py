@@ -27,6 +27,7 @@ _FAULTS = {
     "f1": "upstream crash mid-SSE", "f2": "upstream hangs / trickles", "f3": "upstream refused / reset",
     "f4": "malformed upstream SSE", "f5": "slow client, fast upstream", "f6": "client disconnects mid-call",
     "f7": "policy reload under load (invalid, unknown field, 10k rules)", "f8": "kill -9 under audited load",
+    "f9": "audit disk full, then space returns",
     "f10": "SIGTERM with calls in flight",
 }
 # Failure messages the corpus and fault tests use for the two outcomes that matter most.

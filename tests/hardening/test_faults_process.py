@@ -8,10 +8,14 @@ Each test runs the real gateway (`tests/hardening/gateway_proc.py`) in front of 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import random
+import resource
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,6 +27,8 @@ import pytest
 
 from mcpgate.audit.record import digest_arguments
 from mcpgate.audit.verify import verify_files
+from mcpgate.errors import AuditUnavailable
+from mcpgate.proxy.responses import status_for
 from tests.hardening.gateway_proc import HEADERS, Gate, call_body, classify, start_gateway
 
 POLICY_A = """apiVersion: mcpgate.dev/v1
@@ -157,8 +163,8 @@ async def test_f7_policy_reload_under_load(tmp_path: Path, record_property: Call
 
 # --------------------------------------------------------------------------------------------- F8
 
-F8_TRIALS = int(os.environ.get("MCPGATE_F8_TRIALS", "4"))
-"""Trials in `make test`; the long mode (`MCPGATE_F8_TRIALS=100`, as in perf-reliability F8) takes ~5 min."""
+F8_TRIALS = int(os.environ.get("HARDEN_F8_TRIALS", "4"))
+"""Trials in `make test`; the long mode (`HARDEN_F8_TRIALS=100`, as in perf-reliability F8) takes ~5 min."""
 
 POLICY_ECHO = """apiVersion: mcpgate.dev/v1
 kind: Policy
@@ -225,7 +231,7 @@ async def test_f8_kill_9_under_audited_load(tmp_path: Path, record_property: Cal
     (answers do not wait for the audit fsync: see docs/audit.md)."""
     (tmp_path / "policy.yaml").write_text(POLICY_ECHO)
     extra = ["policy: {files: [policy.yaml]}"]
-    rng = random.Random(int(os.environ.get("MCPGATE_F8_SEED", "0")) or None)
+    rng = random.Random(int(os.environ.get("HARDEN_F8_SEED", "0")) or None)
     g = start_gateway(tmp_path, extra=extra)
     up = g.up
     torn_tails = answered_total = unrecorded_total = acked_total = acked_lost = 0
@@ -290,3 +296,156 @@ async def test_f8_kill_9_under_audited_load(tmp_path: Path, record_property: Cal
     record_property("answered_calls_in_group_commit_window_lost", unrecorded_total)
     record_property("records_on_disk", final.records)
     assert acked_total > 0
+
+
+# --------------------------------------------------------------------------------------------- F9
+
+
+def _mount_tmpfs(where: Path, size: str) -> bool:
+    """A small tmpfs of our own (needs root / CAP_SYS_ADMIN): a real ENOSPC without touching real disks."""
+    where.mkdir()
+    if os.environ.get("HARDEN_F9_MEDIUM") == "fsize":  # to run the fallback where tmpfs would work
+        return False
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
+                          capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _fill(path: Path) -> int:
+    """Write `path` until the filesystem refuses (ENOSPC); returns the bytes it took."""
+    chunk = b"\0" * 4096
+    n = 0
+    with path.open("wb", buffering=0) as fh:
+        try:
+            while True:
+                n += fh.write(chunk) or 0
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return n
+
+
+async def _call(c: httpx.AsyncClient, g: Gate, rid: int) -> tuple[int, dict[str, object]]:
+    body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"n": rid}}}).encode()
+    r = await c.post(g.url, content=body, headers=HEADERS)
+    return r.status_code, dict(r.json())
+
+
+@pytest.mark.slow
+async def test_f9_audit_disk_full_fails_closed_and_recovers(
+        tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    """F9: the audit file's filesystem fills up (a 1 MiB tmpfs filled by another file; where mounting is not
+    permitted, the gateway's RLIMIT_FSIZE is lowered to the file's size instead: EFBIG). With the default
+    `on_failure: refuse`, calls are refused with 503 and a JSON-RPC error whose `data.code` is
+    `audit.unavailable` and whose message names the failure (no space left on device); the gateway stays up,
+    `mcpgate_audit_healthy` drops to 0 and `mcpgate_audit_write_errors_total` grows, `/readyz` says why.
+    When space returns, the writer's retry succeeds and calls flow again. Every accepted call has its
+    record, including those answered while the disk was full but before the writer noticed (they waited in
+    the writer's queue): 0 lost. Refused calls were never forwarded, so they have no record."""
+    disk = tmp_path / "disk"
+    tmpfs = _mount_tmpfs(disk, "1m")
+    why = "no space left on device" if tmpfs else "file too large"
+    (tmp_path / "policy.yaml").write_text(POLICY_ECHO)
+    g: Gate | None = None
+    try:
+        g = start_gateway(tmp_path, extra=["policy: {files: [policy.yaml]}"], audit=str(disk / "audit.jsonl"))
+        async with httpx.AsyncClient(timeout=5) as c:
+            rid = accepted = 0
+            for _ in range(20):
+                rid += 1
+                status, doc = await _call(c, g, rid)
+                assert status == 200 and "result" in doc, doc
+                accepted += 1
+            assert g.status()["audit"]["healthy"] is True
+            filler = disk / "filler"
+            assert g.gw.popen is not None
+            pid = g.gw.popen.pid
+            if tmpfs:
+                record_property("filler_bytes", _fill(filler))
+            else:
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (g.audit.stat().st_size, resource.RLIM_INFINITY))
+            # Calls go on until the writer hits ENOSPC (the audit file's last page may still take a few).
+            refused: dict[str, object] | None = None
+            answered_while_full = 0
+            deadline = time.monotonic() + 10
+            while refused is None:
+                assert time.monotonic() < deadline, f"never refused on a full disk\n{g.gw.log()}"
+                rid += 1
+                status, doc = await _call(c, g, rid)
+                if "result" in doc:
+                    answered_while_full += 1
+                    accepted += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                # 503, except for the 2025 protocol era, where clients hang on a non-2xx answer to a request.
+                assert status == status_for(AuditUnavailable("full"), rid, HEADERS["mcp-protocol-version"])
+                refused = doc
+            err = refused["error"]
+            assert isinstance(err, dict)
+            assert err["code"] == AuditUnavailable.jsonrpc_code and err["data"]["code"] == "audit.unavailable", err
+            assert why in err["message"], err
+            assert refused["id"] == rid
+            m = g.metrics()
+            assert m["mcpgate_audit_healthy"] == 0
+            errors_full = m["mcpgate_audit_write_errors_total"]
+            assert errors_full >= 1
+            ready = httpx.get(f"http://127.0.0.1:{g.admin}/readyz", timeout=5)
+            assert ready.status_code == 503 and why in ready.text, ready.text
+            # Stays refused (no crash, no forwarding) for as long as the disk is full.
+            t_full = time.monotonic()
+            refused_n = 1
+            for _ in range(20):
+                rid += 1
+                refused_n += 1
+                status, doc = await _call(c, g, rid)
+                assert doc["error"]["data"]["code"] == "audit.unavailable", doc  # type: ignore[index]
+                await asyncio.sleep(0.02)
+            assert g.gw.alive
+            assert g.metrics()["mcpgate_audit_write_errors_total"] > errors_full, "the writer stopped retrying"
+            # Space returns: the writer's next retry (backoff <= 1 s) writes everything queued.
+            if tmpfs:
+                filler.unlink()
+            else:
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            t_free = time.monotonic()
+            deadline = t_free + 10
+            while True:
+                assert time.monotonic() < deadline, f"no recovery 10 s after space returned\n{g.gw.log()}"
+                rid += 1
+                status, doc = await _call(c, g, rid)
+                if "result" in doc:
+                    accepted += 1
+                    break
+                assert doc["error"]["data"]["code"] == "audit.unavailable", doc  # type: ignore[index]
+                refused_n += 1
+                await asyncio.sleep(0.05)
+            recovered_s = time.monotonic() - t_free
+            assert g.metrics()["mcpgate_audit_healthy"] == 1
+            assert httpx.get(f"http://127.0.0.1:{g.admin}/readyz", timeout=5).status_code == 200
+            for _ in range(10):
+                rid += 1
+                status, doc = await _call(c, g, rid)
+                assert status == 200 and "result" in doc, doc
+                accepted += 1
+        g.gw.stop()
+        ops = [r for r in g.records() if r["type"] == "op" and r["method"] == "tools/call"]
+        assert accepted + refused_n == rid
+        assert len(ops) == accepted, f"{accepted} calls accepted, {len(ops)} audit records"
+        assert all(r["outcome"] == "ok" and r["decision"] == "allow" for r in ops)
+        report = verify_files([str(g.audit)])
+        assert report.ok and report.truncated_tail is None, report
+        record_property("medium", "tmpfs (ENOSPC)" if tmpfs else "RLIMIT_FSIZE (EFBIG)")
+        record_property("calls", rid)
+        record_property("refused_while_full", refused_n)
+        record_property("answered_before_the_writer_noticed", answered_while_full)
+        record_property("write_errors_when_first_refused", errors_full)
+        record_property("recovered_after_s", round(recovered_s, 2))
+        record_property("full_for_s", round(t_free - t_full, 2))
+        record_property("audit_records_lost", accepted - len(ops))
+    finally:
+        if g is not None:
+            g.stop()
+        if tmpfs:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
