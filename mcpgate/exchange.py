@@ -17,6 +17,9 @@ from mcpgate.identity.model import ANONYMOUS, Principal
 from mcpgate.policy.model import OBSERVE, Decision
 from mcpgate.protocol.model import Operation, Outcome
 
+# What a list filter says about one list answer: a rewritten result, None (forward as is), or a denial.
+ListVerdict = dict[str, Any] | Decision | None
+
 
 @dataclass(frozen=True, slots=True)
 class ConnInfo:
@@ -102,8 +105,10 @@ class Hooks(Protocol):
         ...
 
     def filter_result(self, principal: Principal, request_op: Operation, result: Any,
-                      request: RequestInfo) -> Any | None:
-        """For list results: return a filtered copy of `result`, or None when nothing needs to change."""
+                      request: RequestInfo) -> ListVerdict | Awaitable[ListVerdict]:
+        """For list results: a filtered copy of `result`, None when nothing needs to change, or a denying
+        Decision to withhold the whole list (fail closed). A remote engine (OPA) returns an awaitable: the
+        data plane holds that answer, and for a stream the events after it, until it resolves."""
         ...
 
     def ready(self) -> str | None:

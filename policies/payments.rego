@@ -103,3 +103,25 @@ allowed_for_some_arguments contains "billing-refunds" if {
 allowed_for_some_arguments contains r if {
 	some r in allow_rules
 }
+
+# List filtering: once per list answer (a page), mcpgate sends the list request's input plus
+# `input.list = {kind, method, names}` and keeps the entries whose name is in `visible_names`, in the
+# server's order. A missing `visible_names` withholds the whole list (rule `opa:error`, fail closed).
+# Each name is judged as a call to it with unknown arguments would be (`visible` above).
+visible_names contains name if {
+	input.list.kind != "resource_template"
+	some name in input.list.names
+	visible with input.operation.method as input.list.method
+		with input.operation.target as name
+		with input.target as name
+		with input.arguments as null
+}
+
+# A URI template is shown to callers who may read some resource it can expand to.
+visible_names contains name if {
+	input.list.kind == "resource_template"
+	is_support
+	count(deny_rules) == 0
+	some name in input.list.names
+	startswith(name, "ledger://accounts/")
+}

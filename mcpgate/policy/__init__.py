@@ -9,7 +9,7 @@ from __future__ import annotations
 from mcpgate.policy.check import Finding, check_against_tools, lint_policy
 from mcpgate.policy.engine import Defaults, Policy, describe
 from mcpgate.policy.explain import Explanation, RuleTrace, explain
-from mcpgate.policy.lists import filter_list_result
+from mcpgate.policy.lists import filter_list_items, filter_list_result, list_names
 from mcpgate.policy.loader import compile_policy, expand_paths, load_policy, load_policy_text
 from mcpgate.policy.methods import DEFAULT_RULE_ID, INVALID_RULE_ID, PLUMBING_METHODS, PLUMBING_RULE_ID
 from mcpgate.policy.model import OBSERVE, Decision, Effect
@@ -34,8 +34,10 @@ __all__ = [
     "describe",
     "expand_paths",
     "explain",
+    "filter_list_items",
     "filter_list_result",
     "lint_policy",
+    "list_names",
     "load_policy",
     "load_policy_text",
 ]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcpgate._types import Headers
@@ -33,9 +33,10 @@ from mcpgate.errors import (
     UnknownPath,
     UnsupportedContentType,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamTimeout,
 )
-from mcpgate.exchange import ConnInfo, Exchange, RequestInfo
+from mcpgate.exchange import ConnInfo, Exchange, ListVerdict, RequestInfo
 from mcpgate.policy.model import Decision, Effect
 from mcpgate.protocol.headers import check_routing_headers
 from mcpgate.protocol.jsonrpc import decode_body, encode_error, encode_message
@@ -83,6 +84,12 @@ class Flow:
         self._is_stateless = False
         self.fwd_headers: Headers = req.headers
         self._pending_task: asyncio.Future[Any] | None = None
+        # An answer waiting for a remote list filter (OPA): upstream reading pauses, and what arrives after
+        # it (events, the end, an error) waits in `_after_hold`, so the client sees everything in order.
+        self._hold: asyncio.Future[Any] | None = None
+        self._after_hold: list[Callable[[], None]] = []
+        self._client_paused = False
+        self._gone = False
         self.request_id: RequestId | None = None  # the id to answer with when we answer in the server's place
 
     # ------------------------------------------------------------------ start
@@ -454,11 +461,21 @@ class Flow:
         if self.done:
             return
         self.upstream = None
+        if self._hold is not None:
+            self._after_hold.append(self.on_upstream_end)
+            return
         relay = self.relay
         if relay is not None:
-            relay.end()
+            if not relay.end():  # the answer waits for a remote list filter: finish after it
+                self._after_hold.append(self.on_upstream_end if isinstance(relay, SseRelay)
+                                        else self._upstream_ended)
+                return
         elif self._chunked:
             self.client.write(LAST_CHUNK)
+        self._upstream_ended()
+
+    def _upstream_ended(self) -> None:
+        relay = self.relay
         if isinstance(relay, SseRelay):
             self.state.counters.open_streams -= 1
         self._orphans(Outcome.UPSTREAM_FAILED, "upstream ended the response without answering")
@@ -468,6 +485,10 @@ class Flow:
 
     def on_upstream_error(self, err: UpstreamError) -> None:
         if self.done:
+            return
+        if self._hold is not None:
+            self.upstream = None
+            self._after_hold.append(lambda: self.on_upstream_error(err))
             return
         counters = self.state.counters
         counters.upstream_errors += 1
@@ -539,6 +560,54 @@ class Flow:
 
     def answered(self, msg: Message) -> Exchange | None:
         """A response arrived for one of this client's requests (on this stream or a resumed one)."""
+        got = self._take_answer(msg)
+        if got is None:
+            return None
+        ex, outcome, code = got
+        self._finish(ex, outcome, code)
+        return ex
+
+    def answer_out(self, msg: Message) -> bytes | Awaitable[bytes]:
+        """What to forward for one response message: its own bytes, a filtered list, a denial that withholds
+        the list, or (remote list filter) an awaitable of one of those. The exchange finishes once known."""
+        got = self._take_answer(msg)
+        if got is None:
+            return msg.raw
+        ex, outcome, code = got
+        if ex.operation.kind is not OpKind.LIST or not isinstance(msg.result, dict) or self.info is None:
+            self._finish(ex, outcome, code)
+            return msg.raw
+        verdict = self.state.hooks.filter_result(ex.principal, ex.operation, msg.result, self.info)
+        if verdict is None or isinstance(verdict, dict | Decision):
+            return self._list_out(ex, msg, outcome, code, verdict)
+        return self._list_later(ex, msg, outcome, code, verdict)
+
+    async def _list_later(self, ex: Exchange, msg: Message, outcome: Outcome, code: int | None,
+                          pending: Awaitable[ListVerdict]) -> bytes:
+        try:
+            verdict = await pending
+        except Exception as exc:  # an erroring filter never shows the list
+            verdict = _error_decision(ex.operation, exc)
+        if self._gone:
+            ex.error_message = "client disconnected"
+            self._finish(ex, Outcome.CANCELLED, None)
+            return b""
+        return self._list_out(ex, msg, outcome, code, verdict)
+
+    def _list_out(self, ex: Exchange, msg: Message, outcome: Outcome, code: int | None,
+                  verdict: ListVerdict) -> bytes:
+        if isinstance(verdict, Decision):
+            # The list is withheld (fail closed): the exchange is recorded as denied by that rule.
+            ex.decision = verdict
+            ex.error_message = verdict.reason
+            self._finish(ex, Outcome.DENIED, PolicyDenied.jsonrpc_code)
+            return _denial_body(ex, ex.operation)
+        self._finish(ex, outcome, code)
+        if verdict is None:
+            return msg.raw
+        return encode_message({"jsonrpc": "2.0", "id": msg.id, "result": verdict})
+
+    def _take_answer(self, msg: Message) -> tuple[Exchange, Outcome, int | None] | None:
         if msg.id is None:
             return None
         ex = self.state.pending.pop(self.scope, Direction.CLIENT_TO_SERVER, msg.id)
@@ -554,17 +623,43 @@ class Flow:
             if isinstance(pv, str) and self.session_id is not None:
                 self.state.session(self.session_id).protocol_version = pv
         ex.error_message = (msg.error or {}).get("message") if msg.error else None
-        self._finish(ex, done.outcome or Outcome.OK, done.error_code)
-        return ex
+        return ex, done.outcome or Outcome.OK, done.error_code
 
-    def filter_answer(self, ex: Exchange, msg: Message) -> bytes | None:
-        """List results are filtered per caller; returns re-encoded message bytes when changed."""
-        if ex.operation.kind is not OpKind.LIST or not isinstance(msg.result, dict) or self.info is None:
-            return None
-        new = self.state.hooks.filter_result(ex.principal, ex.operation, msg.result, self.info)
-        if new is None:
-            return None
-        return encode_message({"jsonrpc": "2.0", "id": msg.id, "result": new})
+    # ------------------------------------------------------------------ holding an answer
+    @property
+    def holding(self) -> bool:
+        return self._hold is not None
+
+    def hold(self, pending: Awaitable[bytes], then: Callable[[bytes], None]) -> None:
+        """Wait for `pending` (a remote list filter) with upstream reading paused, then `then(result)`; what
+        arrived meanwhile (end, error) runs after it, in order."""
+        fut = asyncio.ensure_future(pending)
+        self._hold = fut  # also the strong reference the loop does not keep
+        self._sync_reading()
+        fut.add_done_callback(lambda f: self._released(f, then))
+
+    def _released(self, fut: asyncio.Future[bytes], then: Callable[[bytes], None]) -> None:
+        self._hold = None
+        if self.done:
+            return
+        try:
+            value = fut.result()
+        except Exception as exc:  # not expected (`_list_later` catches); never forward unfiltered
+            self.on_upstream_error(UpstreamProtocolError(f"list filtering failed: {type(exc).__name__}"))
+            return
+        then(value)
+        while self._hold is None and self._after_hold and not self.done:
+            self._after_hold.pop(0)()
+        self._sync_reading()
+
+    def _sync_reading(self) -> None:
+        up = self.upstream
+        if up is None:
+            return
+        if self._client_paused or self._hold is not None:
+            up.pause_reading()
+        else:
+            up.resume_reading()
 
     def server_request(self, op: Operation) -> bool:
         """A server→client request on a stream: policy decides whether the client sees it."""
@@ -680,6 +775,7 @@ class Flow:
         if self.done:
             return
         self.done = True
+        self._gone = True
         self.deadline = None
         if self.upstream is not None:
             self.upstream.abandon()
@@ -694,12 +790,12 @@ class Flow:
             self._finish(ex, Outcome.CANCELLED, None)
 
     def pause_upstream(self) -> None:
-        if self.upstream is not None:
-            self.upstream.pause_reading()
+        self._client_paused = True
+        self._sync_reading()
 
     def resume_upstream(self) -> None:
-        if self.upstream is not None:
-            self.upstream.resume_reading()
+        self._client_paused = False
+        self._sync_reading()
 
 
 def _denial_body(ex: Exchange, op: Operation) -> bytes:

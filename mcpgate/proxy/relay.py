@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -69,16 +71,15 @@ def _as_dict(msg: Message) -> dict[str, Any]:
     return d
 
 
-def inspect_message(flow: Flow, msg: Message) -> bytes | None:
+Out = bytes | Awaitable[bytes] | None
+
+
+def inspect_message(flow: Flow, msg: Message) -> Out:
     """What to forward for one server message, wherever it arrived: its raw bytes, a rewrite (a filtered
-    list), or None to drop it (a server→client request or resource update that policy denies)."""
+    list), None to drop it (a server→client request or resource update that policy denies), or an awaitable
+    of the bytes when a remote engine filters a list."""
     if msg.kind in (MessageKind.RESULT, MessageKind.ERROR):
-        ex = flow.answered(msg)
-        if ex is not None:
-            new = flow.filter_answer(ex, msg)
-            if new is not None:
-                return new
-        return msg.raw
+        return flow.answer_out(msg)
     op = classify(msg, Direction.SERVER_TO_CLIENT)
     if msg.kind is MessageKind.REQUEST:
         return msg.raw if flow.server_request(op) else None
@@ -136,16 +137,22 @@ class JsonRelay:
         if up is not None:
             up.abandon()
 
-    def end(self) -> None:
+    def end(self) -> bool:
+        """Send what is left; False when the answer waits for a remote list filter (sent when it resolves)."""
         if self.streaming:
             if self._chunked:
                 self.flow.end_chunks()
-            return
+            return True
         body = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
         self.parts = []
-        self.flow.send_json(self.status, self.headers, self._inspect(body))
+        out = self._inspect(body)
+        if isinstance(out, bytes):
+            self.flow.send_json(self.status, self.headers, out)
+            return True
+        self.flow.hold(out, lambda b: self.flow.send_json(self.status, self.headers, b))
+        return False
 
-    def _inspect(self, body: bytes) -> bytes:
+    def _inspect(self, body: bytes) -> bytes | Awaitable[bytes]:
         fast = _plain_answer(body) if not any(ex.operation.kind is OpKind.LIST for ex in self.flow.exchanges) \
             else None
         if fast is not None:
@@ -160,7 +167,11 @@ class JsonRelay:
             return body  # transparent: the client reads the upstream's own (error) body
         msgs = decoded if isinstance(decoded, list) else [decoded]
         pending = [ex.operation.id for ex in self.flow.exchanges]
-        out = [inspect_message(self.flow, m) for m in msgs]
+        outs = [inspect_message(self.flow, m) for m in msgs]
+        return _settled(outs, lambda out: self._assemble(body, decoded, msgs, pending, out))
+
+    def _assemble(self, body: bytes, decoded: Message | list[Message], msgs: list[Message],
+                  pending: list[RequestId | None], out: list[bytes | None]) -> bytes:
         if all(o is m.raw for o, m in zip(out, msgs, strict=True)):
             return body
         if not isinstance(decoded, list):
@@ -183,15 +194,17 @@ class SseRelay:
         self.framer = SseFramer(state.settings.max_sse_event_bytes)
         self.resumable = False
         self.broken = False
+        self._eof = False
 
     def feed(self, data: bytes) -> None:
         if self.broken:
             return
         self.framer.receive_data(data)
-        self._drain()
+        if not self.flow.holding:  # events after a held one wait in the framer, in order
+            self._drain()
 
     def _drain(self) -> None:
-        """Forward every event the framer has completed, as one write."""
+        """Forward every event the framer has completed, as one write; stop at one that must wait."""
         out: list[bytes] = []
         try:
             while True:
@@ -200,6 +213,11 @@ class SseRelay:
                     break
                 assert isinstance(ev, SseEvent)
                 fwd = self._event(ev)
+                if fwd is not None and not isinstance(fwd, bytes):
+                    if out:
+                        self.flow.send_chunk_parts(out)
+                    self.flow.hold(fwd, self._released)
+                    return
                 if fwd:
                     out.append(fwd)
         except (SseEventTooLarge, ProtocolError) as err:
@@ -214,7 +232,13 @@ class SseRelay:
         if out:
             self.flow.send_chunk_parts(out)
 
-    def _event(self, ev: SseEvent) -> bytes | None:
+    def _released(self, fwd: bytes) -> None:
+        if fwd:
+            self.flow.send_chunk_parts([fwd])
+        if not self.broken:
+            self._drain()
+
+    def _event(self, ev: SseEvent) -> bytes | Awaitable[bytes] | None:
         if ev.id:
             self.resumable = True
         if not ev.has_fields or not ev.data:
@@ -230,10 +254,15 @@ class SseRelay:
             self.state.counters.upstream_errors += 1
             return None
         msgs = decoded if isinstance(decoded, list) else [decoded]
+        outs = [self._message(m) for m in msgs]
+        return _settled(outs, lambda out: self._reframe(ev, decoded, msgs, out))
+
+    def _reframe(self, ev: SseEvent, decoded: Message | list[Message], msgs: list[Message],
+                 out: list[bytes | None]) -> bytes:
+        assert ev.data is not None
         rewritten = False
         keep: list[bytes] = []
-        for msg in msgs:
-            new = self._message(msg)
+        for msg, new in zip(msgs, out, strict=True):
             if new is None:
                 rewritten = True
             elif new is not msg.raw:
@@ -244,11 +273,11 @@ class SseRelay:
         if not rewritten:
             return ev.raw
         if not keep:
-            return None
+            return b""
         data = keep[0] if not isinstance(decoded, list) else b"[" + b",".join(keep) + b"]"
         return encode_event(data=data.decode(), event=ev.event, id=ev.id, retry=ev.retry)
 
-    def _message(self, msg: Message) -> bytes | None:
+    def _message(self, msg: Message) -> Out:
         return inspect_message(self.flow, msg)
 
     def _endpoint(self, ev: SseEvent) -> bytes:
@@ -266,13 +295,18 @@ class SseRelay:
             return ev.raw
         return encode_event(data=new, event=ev.event, id=ev.id, retry=ev.retry)
 
-    def end(self) -> None:
+    def end(self) -> bool:
         # A trailing lone CR completes an event only at EOF. An incomplete tail is dropped, as every
         # conforming client would drop it: it was never inspected.
         if not self.broken:
-            self.framer.receive_eof()
+            if not self._eof:
+                self._eof = True
+                self.framer.receive_eof()
             self._drain()
+            if self.flow.holding:  # the flow calls end() again once the held event is out
+                return False
         self.flow.end_chunks()
+        return True
 
     def emit_denials(self, denials: list[bytes]) -> None:
         self.flow.send_chunk_parts([b"event: message\ndata: " + d + b"\n\n" for d in denials])
@@ -283,3 +317,15 @@ class SseRelay:
     def flush_raw(self, events: list[bytes]) -> None:
         if events:
             self.flow.send_chunk_parts(events)
+
+
+def _settled(outs: list[Out], assemble: Callable[[list[bytes | None]], bytes]) -> bytes | Awaitable[bytes]:
+    """`assemble(outs)` now when every message's output is known, else an awaitable of it."""
+    if not any(inspect.isawaitable(o) for o in outs):
+        return assemble(outs)  # type: ignore[arg-type]
+    return _assemble_later(outs, assemble)
+
+
+async def _assemble_later(outs: list[Out], assemble: Callable[[list[bytes | None]], bytes]) -> bytes:
+    done = [await o if inspect.isawaitable(o) else o for o in outs]
+    return assemble(done)

@@ -183,6 +183,9 @@ class UpstreamPool:
         if len(self._idle) >= self.max_idle:
             conn.close()
             return
+        # The last response may have completed while its flow had reading paused (a slow client, a held
+        # list answer): the next request on this connection must be able to read its answer.
+        conn.resume_reading()
         self._idle.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 from mcpgate.audit import AuditLog
 from mcpgate.errors import IdentityError
-from mcpgate.exchange import Exchange, Identified, RequestInfo
+from mcpgate.exchange import Exchange, Identified, ListVerdict, RequestInfo
 from mcpgate.identity.model import Credentials, Principal
 from mcpgate.identity.resolver import IdentityResolver
-from mcpgate.policy import Policy, check_against_tools, filter_list_result
+from mcpgate.policy import Policy, check_against_tools, filter_list_items, filter_list_result, list_names
 from mcpgate.policy.model import OBSERVE, Decision, Effect
 from mcpgate.protocol.model import Direction, Operation
 from mcpgate.runtime.opa import OpaBackend
@@ -112,7 +112,7 @@ class GatewayHooks:
         return decision
 
     def filter_result(self, principal: Principal, request_op: Operation, result: Any,
-                      request: RequestInfo) -> Any | None:
+                      request: RequestInfo) -> ListVerdict | Awaitable[ListVerdict]:
         spec = _LIST_KINDS.get(request_op.method)
         if spec is not None and isinstance(result, dict):
             key, field, kind = spec
@@ -122,10 +122,29 @@ class GatewayHooks:
                 self.metrics.learn_targets(kind, names)
                 if kind == "tool":
                     self._check_tools(entries)
+        if not isinstance(result, dict):
+            return None
+        if self.opa is not None:
+            listed = list_names(request_op.method, result)
+            if listed is None:
+                return None
+            return self._filter_opa(principal, request_op, result, listed, request)
         pol = self.policy()
-        if pol is None or not isinstance(result, dict):
+        if pol is None:
             return None
         return filter_list_result(pol, principal, request_op.method, result)
+
+    async def _filter_opa(self, principal: Principal, request_op: Operation, result: dict[str, Any],
+                          names: list[str], request: RequestInfo) -> ListVerdict:
+        """One OPA query per list answer (a page): the names it returns are kept, in the server's order."""
+        assert self.opa is not None
+        t0 = time.perf_counter_ns()
+        visible = await self.opa.avisible(principal, request_op, names, session=request.session_id,
+                                          protocol_version=request.protocol_version)
+        self.metrics.policy_evaluated(time.perf_counter_ns() - t0)
+        if isinstance(visible, Decision):
+            return visible
+        return filter_list_items(request_op.method, result, visible.__contains__)
 
     def _check_tools(self, tools: list[Any]) -> None:
         """Rules naming tools or arguments the server does not have are reported, once per policy revision."""

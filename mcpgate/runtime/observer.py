@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcpgate.exchange import Exchange, Identified, RequestInfo
+from mcpgate.exchange import Exchange, Identified, ListVerdict, RequestInfo
 from mcpgate.identity.model import ANONYMOUS, Principal
 from mcpgate.policy.model import OBSERVE, Decision
 from mcpgate.protocol.model import Operation
@@ -26,7 +26,7 @@ class ObserverHooks:
         return OBSERVE
 
     def filter_result(self, principal: Principal, request_op: Operation, result: Any,
-                      request: RequestInfo) -> Any | None:
+                      request: RequestInfo) -> ListVerdict:
         return None
 
     def ready(self) -> str | None:

@@ -17,10 +17,10 @@ from opa_client.opa_async import AsyncOpaClient
 
 from mcpgate.errors import ConfigError
 from mcpgate.policy import PLUMBING_METHODS, PLUMBING_RULE_ID, Decision, Effect, PrincipalLike, describe
-from mcpgate.policy.methods import INVALID_RULE_ID
+from mcpgate.policy.methods import INVALID_RULE_ID, LIST_METHODS, VISIBILITY_METHOD
 from mcpgate.protocol.model import Operation, OpKind
 
-__all__ = ["OPA_ERROR_RULE_ID", "OPA_REVISION", "OpaBackend", "opa_input"]
+__all__ = ["OPA_ERROR_RULE_ID", "OPA_REVISION", "OpaBackend", "opa_input", "opa_list_input"]
 
 log = logging.getLogger("mcpgate.policy")
 
@@ -56,6 +56,15 @@ def opa_input(principal: PrincipalLike, operation: Operation, *, session: str | 
         "session": session,
         "protocol_version": protocol_version or operation.protocol_version,
     }
+
+
+def opa_list_input(principal: PrincipalLike, operation: Operation, names: list[str], *,
+                   session: str | None = None, protocol_version: str | None = None) -> dict[str, Any]:
+    """The `input` for filtering one list answer: the list request's own input plus `list` (documented)."""
+    doc = opa_input(principal, operation, session=session, protocol_version=protocol_version)
+    kind = LIST_METHODS[operation.method][2]
+    doc["list"] = {"kind": kind, "method": VISIBILITY_METHOD[kind], "names": names}
+    return doc
 
 
 class OpaBackend:
@@ -122,14 +131,42 @@ class OpaBackend:
             return found
         doc = opa_input(principal, operation, session=session, protocol_version=protocol_version)
         try:
-            if self._async is None:
-                client = AsyncOpaClient(**self._client_args)
-                await client.__aenter__()  # opens its aiohttp session; closed by `aclose()`
-                self._async = client
-            answer = await self._async.query_rule(doc, self.path)
+            client = await self._client()
+            answer = await client.query_rule(doc, self.path)
         except Exception as e:
             return self._failed(operation, e)
         return self.to_decision(operation, answer)
+
+    async def avisible(self, principal: PrincipalLike, operation: Operation, names: list[str], *,
+                       session: str | None = None, protocol_version: str | None = None) -> frozenset[str] | Decision:
+        """Which of a list answer's entries the caller may see: one query for the whole page.
+
+        Reads `visible_names` (a set of names) from the same document as `allow`. Anything else (OPA down,
+        slow, the rule undefined, a non-string in it) is a denial of the whole list, rule `opa:error`.
+        """
+        doc = opa_list_input(principal, operation, names, session=session, protocol_version=protocol_version)
+        try:
+            client = await self._client()
+            answer = await client.query_rule(doc, self.path)
+        except Exception as e:
+            return self._failed(operation, e)
+        result = answer.get("result") if isinstance(answer, Mapping) else None
+        visible = result.get("visible_names") if isinstance(result, Mapping) else None
+        if not isinstance(visible, list) or not all(isinstance(v, str) for v in visible):
+            return Decision(Effect.DENY, (OPA_ERROR_RULE_ID,), OPA_REVISION,
+                            f"`{operation.method}` result withheld: opa returned no `visible_names` set of "
+                            f"strings at `data.{self._dotted}` (fail closed)")
+        return frozenset(visible)
+
+    async def _client(self) -> AsyncOpaClient:
+        if self._async is None:
+            client = AsyncOpaClient(**self._client_args)
+            await client.__aenter__()  # opens its aiohttp session; closed by `aclose()`
+            if self._async is not None:  # another query opened one meanwhile: keep a single session
+                await client.close_connection()
+                return self._async
+            self._async = client
+        return self._async
 
     def close(self) -> None:
         if self._sync is not None:

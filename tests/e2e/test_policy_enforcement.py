@@ -170,31 +170,104 @@ async def test_invalid_reload_keeps_last_good_policy(stack) -> None:
         (tmp / "policy.yaml").write_text(good)
 
 
-@pytest.fixture(scope="module")
-def opa_gateway(stack: tuple[Gateway, Gateway, Path]) -> Iterator[Gateway]:
-    """A third gateway whose decisions come from OPA (its real engine, serving the Data API on loopback)."""
+def _opa_gateway(tmp: Path, up_port: int, rego: str, name: str) -> Iterator[Gateway]:
+    """A gateway whose decisions come from OPA (its real engine, serving the Data API on loopback)."""
     from tests.policy.test_opa import _OpaServer
 
-    _, _, tmp = stack
-    opa = _OpaServer((ROOT / "policies" / "payments.rego").read_text())
-    up_port = int(stack[0].status()["upstream"].rsplit(":", 1)[1].split("/")[0])
+    opa = _OpaServer(rego)
     port, admin = free_port(), free_port()
-    cfg = tmp / "mcpgate-opa.yaml"
+    cfg = tmp / f"mcpgate-{name}.yaml"
     cfg.write_text(
         f"listen: 127.0.0.1:{port}\n"
         f"upstream: {{url: http://127.0.0.1:{up_port}/mcp}}\n"
         f"admin: {{listen: 127.0.0.1:{admin}}}\n"
         "identity: {sources: [linkerd, anonymous], trusted_proxies: [127.0.0.0/8]}\n"
         f"policy: {{backend: opa, opa: {{url: '{opa.url}', path: mcpgate/authz, timeout_s: 2}}}}\n"
-        f"audit: {{path: audit-opa.jsonl}}\n")
-    proc = Proc("mcpgate-opa", [sys.executable, "-m", "mcpgate", "serve", "--config", str(cfg)],
-                port, tmp / "gw-opa.log").start()
+        f"audit: {{path: audit-{name}.jsonl}}\n")
+    proc = Proc(f"mcpgate-{name}", [sys.executable, "-m", "mcpgate", "serve", "--config", str(cfg)],
+                port, tmp / f"gw-{name}.log").start()
     try:
         proc.wait_accepting()
         yield Gateway(proc, port, admin)
     finally:
         proc.stop()
         opa.close()
+
+
+def _upstream_port(gw: Gateway) -> int:
+    return int(gw.status()["upstream"].rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.fixture(scope="module")
+def opa_gateway(stack: tuple[Gateway, Gateway, Path]) -> Iterator[Gateway]:
+    """The OPA gateway in front of the example server (SSE answers)."""
+    yield from _opa_gateway(stack[2], _upstream_port(stack[0]), (ROOT / "policies" / "payments.rego").read_text(),
+                            "opa")
+
+
+@pytest.fixture(scope="module")
+def opa_json_gateway(stack: tuple[Gateway, Gateway, Path]) -> Iterator[Gateway]:
+    """The OPA gateway in front of the example server answering with plain JSON bodies."""
+    tmp = stack[2]
+    up_port = free_port()
+    server = Proc("example-server-json", [sys.executable, "-m", "examples.server", "--port", str(up_port),
+                                          "--json-response"], up_port, tmp / "server-json.log").start()
+    try:
+        server.wait_accepting()
+        yield from _opa_gateway(tmp, up_port, (ROOT / "policies" / "payments.rego").read_text(), "opa-json")
+    finally:
+        server.stop()
+
+
+async def _listed(url: str, identity: str | None) -> dict[str, list[str]]:
+    async with await _session(url, identity) as client:
+        return {
+            "tools": [t.name for t in (await client.list_tools()).tools],
+            "prompts": [p.name for p in (await client.list_prompts()).prompts],
+            "resources": [str(r.uri) for r in (await client.list_resources()).resources],
+            "templates": [t.uri_template for t in (await client.list_resource_templates()).resource_templates],
+        }
+
+
+@pytest.mark.parametrize("upstream", ["sse", "json"])
+async def test_opa_backend_filters_every_list_like_yaml(stack, opa_gateway, opa_json_gateway, upstream) -> None:
+    """Lists through OPA show each caller exactly what the YAML policy shows, on SSE and JSON answers."""
+    yaml_gw = stack[0]
+    gw = opa_gateway if upstream == "sse" else opa_json_gateway
+    everything = await _listed(yaml_gw.url, BILLING)
+    for identity in (BILLING, SUPPORT, None):
+        via_yaml = await _listed(yaml_gw.url, identity)
+        via_opa = await _listed(gw.url, identity)
+        assert via_opa == via_yaml, (identity, via_yaml, via_opa)
+    support = await _listed(gw.url, SUPPORT)
+    assert "search_customers" in support["tools"] and "delete_customer" not in support["tools"]
+    assert support["tools"] != everything["tools"], "the example must hide something from support"
+    assert await _listed(gw.url, None) == {"tools": [], "prompts": [], "resources": [], "templates": []}
+
+
+async def test_opa_without_visible_names_withholds_lists(stack) -> None:
+    """A Rego policy that does not define `visible_names`: lists are refused by `opa:error`, never shown
+    unfiltered, and the audit log records the denial."""
+    from mcp.shared.exceptions import MCPError
+
+    tmp = stack[2]
+    rego = "package mcpgate.authz\nimport rego.v1\nallow := true\n"
+    for gw in _opa_gateway(tmp, _upstream_port(stack[0]), rego, "opa-novis"):
+        async with await _session(gw.url, SUPPORT) as client:
+            with pytest.raises(MCPError) as info:
+                await client.list_tools()
+            assert "visible_names" in str(info.value) and "fail closed" in str(info.value), str(info.value)
+        deadline = time.monotonic() + 5
+        records: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            lines = (tmp / "audit-opa-novis.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines if line.strip()]
+            if any(r.get("method") == "tools/list" for r in records):
+                break
+            time.sleep(0.1)
+        listed = [r for r in records if r.get("method") == "tools/list"]
+        assert listed, records
+        assert listed[-1]["outcome"] == "denied" and listed[-1]["rules"] == ["opa:error"], listed[-1]
 
 
 async def test_opa_backend_gives_the_same_decisions(stack, opa_gateway) -> None:

@@ -180,3 +180,60 @@ def test_section_and_url_validation() -> None:
     assert b.path == "mcpgate/authz" and b.timeout_s == 1.0
     with pytest.raises(ConfigError):
         OpaBackend("opa:8181")
+
+
+# ------------------------------------------------------------------------------------ list filtering
+
+LISTS: dict[str, list[str]] = {
+    "tools/list": ["get_balance", "list_accounts", "search_customers", "refund", "delete_customer",
+                   "transfer", "get_*weird", "explain_fee"],
+    "prompts/list": ["explain_fee", "explain_refund", "draft_email"],
+    "resources/list": ["ledger://accounts/ACC-1", "ledger://accounts/ACC-1/transactions",
+                       "ledger://accounts/ACC-1/owner", "file:///etc/passwd"],
+    "resources/templates/list": ["ledger://accounts/{account}", "ledger://accounts/{account}/transactions",
+                                 "file:///{path}"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(LISTS))
+async def test_rego_list_filtering_is_equivalent_to_the_yaml_one(opa: _OpaServer, method: str) -> None:
+    """One OPA query per list answer; the same entries survive as with payments.yaml, in order."""
+    from mcpgate.policy import filter_list_items, filter_list_result
+    from mcpgate.policy.methods import LIST_METHODS
+    from tests.policy.conftest import ALICE, ANON, SUPPORT
+
+    yaml_policy = load_policy([POLICIES / "payments.yaml"])
+    backend = OpaBackend(opa.url, timeout_s=2)
+    key, field, _ = LIST_METHODS[method]
+    result = {key: [{field: n} for n in LISTS[method]], "nextCursor": "c2"}
+    try:
+        for who in (BILLING, SUPPORT, ALICE, ANON):
+            before = len(opa.inputs)
+            visible = await backend.avisible(who, op(method, kind=OpKind.LIST), LISTS[method])
+            assert isinstance(visible, frozenset), visible
+            assert len(opa.inputs) == before + 1, "one query per list answer"
+            assert opa.inputs[-1]["list"]["names"] == LISTS[method]
+            want = filter_list_result(yaml_policy, who, method, result)
+            got = filter_list_items(method, result, visible.__contains__)
+            assert got == want, (who.id, method, got, want)
+    finally:
+        await backend.aclose()
+
+
+async def test_list_filtering_fails_closed(opa: _OpaServer) -> None:
+    """OPA down, or a policy without `visible_names`: the list is withheld by `opa:error`, never shown."""
+    dead = OpaBackend(_dead_url(), timeout_s=0.5)
+    d = await dead.avisible(BILLING, op("tools/list", kind=OpKind.LIST), ["refund"])
+    assert not isinstance(d, frozenset) and not d.allowed and d.rule_ids == (OPA_ERROR_RULE_ID,)
+    await dead.aclose()
+    for rego in ('package mcpgate.authz\nimport rego.v1\nallow := true\n',
+                 'package mcpgate.authz\nimport rego.v1\nallow := true\nvisible_names := ["a", 1]\n'):
+        odd = _OpaServer(rego)
+        b = OpaBackend(odd.url, timeout_s=2)
+        try:
+            d = await b.avisible(BILLING, op("tools/list", kind=OpKind.LIST), ["a"])
+            assert not isinstance(d, frozenset) and d.rule_ids == (OPA_ERROR_RULE_ID,), d
+            assert "visible_names" in d.reason
+        finally:
+            await b.aclose()
+            odd.close()
