@@ -103,6 +103,10 @@ class Policy:
     def decide_one(self, p: PrincipalLike, method: str, target: str | None,
                    arguments: Any = None) -> Decision:
         """Decide for one method and target; `arguments` is `params.arguments` (None: no arguments)."""
+        if target is not None:
+            found = self._index.sole.get((method, target, p.id))
+            if found is not None:  # one enforced allow rule, nothing else can reach (see RuleIndex.sole)
+                return found
         # Hot path: enforced, non-erroring rules only. Audit rules and schema errors take match().
         hits: list[Rule] = []
         sole: Decision | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,3 +116,27 @@ def test_many_rules_same_answers() -> None:
         for tool in (f"tool_{i}", f"grp{i % 7}_x", "grp9_x", "tool_1"):
             got = policy.decide_one(p, "tools/call", tool)
             assert observed(got) == reference(policy, p, "tools/call", tool, None), (i, tool)
+
+
+GRANT = f"  - {{id: r0, effect: allow, principals: ['{BILLING.id}'], tools: t}}\n"
+
+
+@pytest.mark.parametrize("other", [
+    "{id: r1, effect: deny, tools: 't*'}",
+    "{id: r1, effect: deny, tools: t}",
+    "{id: r1, effect: deny, principals: [{namespace: payments}], tools: t}",
+    "{id: r1, effect: deny, mode: audit, principals: ['" + BILLING.id + "'], tools: t}",
+    "{id: r1, effect: deny, methods: 'tools/*'}",
+    "{id: r1, effect: deny, methods: tools/call}",
+    "{id: r1, effect: deny, principals: ['" + BILLING.id + "']}",
+    "{id: r1, effect: allow, principals: ['" + BILLING.id + "'], tools: t}",
+    "{id: r1, effect: deny, principals: ['" + BILLING.id + "'], tools: t, arguments: {n: {maximum: 1}}}",
+])
+def test_single_grant_shortcut_only_where_nothing_else_reaches(other: str) -> None:
+    """The (method, tool, caller id) shortcut must step aside whenever another rule could apply."""
+    alone = load_policy_text(HEADER + "rules:\n" + GRANT)
+    assert observed(alone.decide_one(BILLING, "tools/call", "t")) == (Effect.ALLOW, ("r0",), ())
+    policy = load_policy_text(HEADER + "rules:\n" + GRANT + f"  - {other}\n")
+    for args in (None, {"n": 5}):
+        got = policy.decide_one(BILLING, "tools/call", "t", args)
+        assert observed(got) == reference(policy, BILLING, "tools/call", "t", args), args
