@@ -160,6 +160,6 @@ def _audit_metrics(audit: AuditLog, metrics: Metrics) -> Callable[[], None]:
 
     def copy() -> None:
         st = audit.stats()
-        metrics.audit_state(st.records_written, st.write_errors, st.healthy)
+        metrics.audit_state(st.records_written, st.write_errors, st.healthy, st.records_dropped)
 
     return copy

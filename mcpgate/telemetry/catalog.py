@@ -90,6 +90,9 @@ AUDIT_RECORDS: Final = MetricSpec(
     "mcpgate_audit_records_total", "counter", (), "Audit records written.")
 AUDIT_ERRORS: Final = MetricSpec(
     "mcpgate_audit_write_errors_total", "counter", (), "Audit record writes that failed.")
+AUDIT_DROPPED: Final = MetricSpec(
+    "mcpgate_audit_dropped_total", "counter", (),
+    "Audit records lost before the writer: the queue was full, the log closed, or the record not buildable.")
 AUDIT_HEALTHY: Final = MetricSpec(
     "mcpgate_audit_healthy", "gauge", (), "1 when the audit sink is writing, 0 when it is failing.")
 
@@ -104,5 +107,5 @@ ALL: Final = (
     POLICY_DECISIONS, POLICY_WOULD_DENY, POLICY_DECISION_TIME, POLICY_RELOADS, POLICY_LAST_RELOAD_OK,
     POLICY_REVISION, IDENTITY_SOURCES, IDENTITY_FAILURES, POLICY_FINDINGS, SPOOFED_HEADERS, UPSTREAM_ERRORS,
     SSE_STREAMS, SESSIONS,
-    FORWARDED_BYTES, AUDIT_RECORDS, AUDIT_ERRORS, AUDIT_HEALTHY, LABEL_OVERFLOW, BUILD_INFO,
+    FORWARDED_BYTES, AUDIT_RECORDS, AUDIT_ERRORS, AUDIT_DROPPED, AUDIT_HEALTHY, LABEL_OVERFLOW, BUILD_INFO,
 )

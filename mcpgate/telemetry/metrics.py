@@ -116,6 +116,7 @@ class Metrics:
         self._forwarded = _spec_counter(catalog.FORWARDED_BYTES, [("c2s",), ("s2c",)])
         self._audit_records = _spec_counter(catalog.AUDIT_RECORDS)
         self._audit_errors = _spec_counter(catalog.AUDIT_ERRORS)
+        self._audit_dropped = _spec_counter(catalog.AUDIT_DROPPED)
         self._audit_healthy = _spec_gauge(catalog.AUDIT_HEALTHY)
         self._build = _spec_gauge(catalog.BUILD_INFO)
         self._build.set((__version__,), 1)
@@ -123,7 +124,8 @@ class Metrics:
             self._decisions, self._would_deny, self._reloads, self._last_reload_ok, self._revision,
             self._identity, self._identity_failures, self._findings, self._spoofed, self._upstream, self._sse,
             self._sessions, self._forwarded,
-            self._audit_records, self._audit_errors, self._audit_healthy, self._overflow, self._build,
+            self._audit_records, self._audit_errors, self._audit_dropped, self._audit_healthy, self._overflow,
+            self._build,
         )
 
         self._targets = Targets(cap, self._overflow)
@@ -291,11 +293,12 @@ class Metrics:
     def audit_health(self, healthy: bool) -> None:
         self._audit_healthy.set((), 1 if healthy else 0)
 
-    def audit_state(self, records_written: int, write_errors: int, healthy: bool) -> None:
+    def audit_state(self, records_written: int, write_errors: int, healthy: bool, records_dropped: int = 0) -> None:
         """The audit log's own totals (`AuditLog.stats()`), set as absolute values: the writer counts them on
         its thread, so they are copied in at scrape time rather than pushed per record."""
         self._audit_records.values[()] = records_written
         self._audit_errors.values[()] = write_errors
+        self._audit_dropped.values[()] = records_dropped
         self._audit_healthy.set((), 1 if healthy else 0)
 
     def add_collect_hook(self, hook: Callable[[], None]) -> None:

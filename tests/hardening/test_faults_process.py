@@ -422,7 +422,9 @@ async def test_f9_audit_disk_full_fails_closed_and_recovers(
                 refused_n += 1
                 await asyncio.sleep(0.05)
             recovered_s = time.monotonic() - t_free
-            assert g.metrics()["mcpgate_audit_healthy"] == 1
+            m = g.metrics()
+            assert m["mcpgate_audit_healthy"] == 1
+            assert m["mcpgate_audit_dropped_total"] == 0, "records were dropped, not delayed"
             assert httpx.get(f"http://127.0.0.1:{g.admin}/readyz", timeout=5).status_code == 200
             for _ in range(10):
                 rid += 1

@@ -289,3 +289,12 @@ def test_exemplar_trace_id_is_the_one_sent_upstream(metrics: Metrics) -> None:
     families = om_families(body.decode())  # type: ignore[no-untyped-call]
     exemplar = next(s.exemplar for f in families for s in f.samples if s.exemplar)
     assert upstream[b"traceparent"].split(b"-")[1].decode() == exemplar.labels["trace_id"]
+
+
+def test_audit_state_copies_the_writers_totals(metrics: Metrics) -> None:
+    metrics.audit_state(7, 2, False, records_dropped=3)
+    s = scrape(metrics)
+    assert value(s, "mcpgate_audit_records_total") == 7
+    assert value(s, "mcpgate_audit_write_errors_total") == 2
+    assert value(s, "mcpgate_audit_dropped_total") == 3
+    assert value(s, "mcpgate_audit_healthy") == 0
