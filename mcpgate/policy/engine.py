@@ -103,18 +103,18 @@ class Policy:
     def decide_one(self, p: PrincipalLike, method: str, target: str | None,
                    arguments: Any = None) -> Decision:
         """Decide for one method and target; `arguments` is `params.arguments` (None: no arguments)."""
+        index = self._index
         if target is not None:
-            found = self._index.sole.get((method, target, p.id))
+            found = index.sole.get((method, target, p.id))
             if found is not None:  # one enforced allow rule, nothing else can reach (see RuleIndex.sole)
                 return found
+        view = index.view(method, target)
         # Hot path: enforced, non-erroring rules only. Audit rules and schema errors take match().
         hits: list[Rule] = []
         sole: Decision | None = None
         seen = False
         with_args = method in ARGUMENT_METHODS
-        for rule, pending_target, pending_principal, ready in self._index.candidates(method, target, p):
-            if pending_target is not None and (target is None or not pending_target.matches(target)):
-                continue
+        for rule, _, pending_principal, ready in view.collect(p):  # target patterns: checked by the view
             if pending_principal and not rule.principal_matches(p):
                 continue
             seen = True
@@ -131,8 +131,16 @@ class Policy:
                 sole = ready
         if sole is not None and len(hits) == 1:
             return sole
+        if not seen:
+            # No rule applies to this caller here: the answer depends on the method and target alone.
+            nothing = view.nothing
+            if nothing is None:
+                nothing = view.nothing = self._decide_unmatched(p, method, target)
+            return nothing
         plumbing = method in PLUMBING_METHODS or (method == "subscriptions/listen" and target is None)
-        if hits:
+        if len(hits) == 1:
+            effect = Effect.DENY if hits[0].deny else Effect.ALLOW
+        elif hits:
             effect = Effect.DENY if any(r.deny for r in hits) else Effect.ALLOW
         elif plumbing:
             effect = Effect.ALLOW
@@ -141,11 +149,24 @@ class Policy:
         hidden = effect is Effect.DENY and self._hidden(p, method, target, seen)
         if len(hits) > 1:
             hits.sort(key=_by_index)
-        key = (method, target, tuple(r.index for r in hits), plumbing, hidden)
+        key = (method, target, tuple([r.index for r in hits]), plumbing, hidden)
         found = self._cache.get(key)
         if found is not None:
             return found
         m = Matches([r for r in hits if r.deny], [r for r in hits if not r.deny], [], [], [], seen)
+        decision = self._build(m, method, target, plumbing=plumbing, effect=effect, hidden=hidden)
+        return self._remember(key, decision)
+
+    def _decide_unmatched(self, p: PrincipalLike, method: str, target: str | None) -> Decision:
+        """The decision when no rule applies (to anyone, or to this caller): plumbing or the default."""
+        plumbing = method in PLUMBING_METHODS or (method == "subscriptions/listen" and target is None)
+        effect = Effect.ALLOW if plumbing else self._default_effect
+        hidden = effect is Effect.DENY and self._hidden(p, method, target, False)
+        key = (method, target, (), plumbing, hidden)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        m = Matches([], [], [], [], [], False)
         decision = self._build(m, method, target, plumbing=plumbing, effect=effect, hidden=hidden)
         return self._remember(key, decision)
 
@@ -189,9 +210,7 @@ class Policy:
         """Every rule that matches, bucketed; `arguments=_ANY_ARGS` answers "for some arguments"."""
         m = Matches([], [], [], [], [])
         with_args = method in ARGUMENT_METHODS
-        for rule, pending_target, pending_principal, _ in self._index.candidates(method, target, p):
-            if pending_target is not None and (target is None or not pending_target.matches(target)):
-                continue
+        for rule, _, pending_principal, _ in self._index.candidates(method, target, p):
             if pending_principal and not rule.principal_matches(p):
                 continue
             m.any = True

@@ -1,12 +1,15 @@
 """The decision index: rules bucketed by method, exact target or glob head, and principal id/namespace.
 
-A lookup touches a handful of dict entries however many rules there are; only candidates whose target
-or principal could not be settled by the key are checked further.
+At load time the buckets that can apply to each exact (method, target) are merged into one `View` with
+their target patterns already checked (targets reached only by globs get theirs on first use, memoised).
+A lookup then touches a handful of dict entries however many rules there are; only candidates whose
+principal could not be settled by the key are checked further.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final, TypeVar
 
 from mcpgate.policy.model import Decision
 from mcpgate.policy.patterns import Pattern
@@ -47,24 +50,8 @@ class _Node:
             node.bucket = Bucket()
         return node.bucket
 
-    def collect(self, target: str, p: PrincipalLike, out: list[Entry]) -> None:
-        """Buckets of every head that is a prefix of `target`: one dict probe per branching node passed."""
-        node, pos, size = self, 0, len(target)
-        while True:
-            if node.bucket is not None:
-                node.bucket.collect(p, out)
-            if pos >= size:
-                return
-            edge = node.children.get(target[pos])
-            if edge is None:
-                return
-            label, node = edge
-            if not target.startswith(label, pos):
-                return
-            pos += len(label)
-
     def buckets_on(self, target: str) -> Iterator[Bucket]:
-        """Load-time form of `collect`: every bucket whose head is a prefix of `target`."""
+        """Buckets of every head that is a prefix of `target`: one dict probe per branching node passed."""
         node, pos, size = self, 0, len(target)
         while True:
             if node.bucket is not None:
@@ -112,7 +99,9 @@ class Bucket:
         if all(ns is not None for ns in namespaces):
             for ns in dict.fromkeys(namespaces):
                 assert ns is not None
-                self.by_ns.setdefault(ns, []).append((rule, target, True, sole))
+                # A bare `{namespace: x}` matcher is settled by the key; anything more is checked per call.
+                settled = any(m.namespace_only and m.exact_namespace == ns for m in rule.principals)
+                self.by_ns.setdefault(ns, []).append((rule, target, not settled, sole))
             return
         self.generic.append((rule, target, True, sole))
 
@@ -120,7 +109,48 @@ class Bucket:
         for found in (*self.by_id.values(), *self.by_ns.values(), self.generic):
             yield from found
 
-    def collect(self, p: PrincipalLike, out: list[Entry]) -> None:
+
+class View:
+    """Every entry that can apply to one (method, target), its target pattern already checked, split by what
+    settles the principal. A decision reads one view: a dict probe or two, whatever the number of rules.
+
+    `nothing` is filled by the engine: the decision when no entry applies to the caller, which then depends
+    on neither the caller nor the arguments.
+    """
+
+    __slots__ = ("by_id", "by_ns", "generic", "nothing", "only_id")
+
+    def __init__(self, buckets: Iterable[Bucket], target: str | None) -> None:
+        by_id: dict[str, list[Entry]] = {}
+        by_ns: dict[str, list[Entry]] = {}
+        generic: list[Entry] = []
+
+        def keep(found: Iterable[Entry]) -> list[Entry]:
+            return [(rule, None, pending, ready) for rule, pattern, pending, ready in found
+                    if pattern is None or (target is not None and pattern.matches(target))]
+
+        # Bucket order is kept within each list: a rule's first entry (whose `ready` decision is used
+        # when that rule alone matches) is the same as when the buckets are read one after another.
+        for b in buckets:
+            for pid, found in b.by_id.items():
+                kept = keep(found)
+                if kept:
+                    by_id.setdefault(pid, []).extend(kept)
+            for ns, found in b.by_ns.items():
+                kept = keep(found)
+                if kept:
+                    by_ns.setdefault(ns, []).extend(kept)
+            generic.extend(keep(b.generic))
+        self.by_id: dict[str, tuple[Entry, ...]] = {k: tuple(v) for k, v in by_id.items()}
+        self.by_ns: dict[str, tuple[Entry, ...]] = {k: tuple(v) for k, v in by_ns.items()}
+        self.generic: tuple[Entry, ...] = tuple(generic)
+        self.only_id = not (by_ns or generic)
+        self.nothing: Decision | None = None
+
+    def collect(self, p: PrincipalLike) -> Sequence[Entry]:
+        if self.only_id:
+            return self.by_id.get(p.id, ())
+        out: list[Entry] = []
         if self.by_id:
             found = self.by_id.get(p.id)
             if found:
@@ -129,19 +159,23 @@ class Bucket:
             found = self.by_ns.get(p.namespace)
             if found:
                 out.extend(found)
-        if self.generic:
-            out.extend(self.generic)
+        out.extend(self.generic)
+        return out
 
 
 class MethodIndex:
-    """Entries for one exact method name."""
+    """Entries for one exact method name, and the views built from them."""
 
-    __slots__ = ("any_target", "exact", "globs")
+    __slots__ = ("any_target", "exact", "globs", "memo", "views")
 
     def __init__(self) -> None:
         self.exact: dict[str, Bucket] = {}
         self.globs: _Node | None = None
         self.any_target: Bucket | None = None
+        self.views: dict[str | None, View] = {}
+        """Built at load time: every exact target any rule names, and no target (None)."""
+        self.memo: dict[str, View] = {}
+        """Views of other targets (reached by globs or by nothing), built on first use; bounded."""
 
     def add(self, rule: Rule, target: Pattern | None, sole: SoleDecision, method: str) -> None:
         if target is None:
@@ -155,26 +189,32 @@ class MethodIndex:
                 self.globs = _Node()
             self.globs.insert(target.prefix).add(rule, target)
 
-    def collect(self, target: str | None, p: PrincipalLike, out: list[Entry]) -> None:
+    def buckets(self, target: str | None, common: Sequence[Bucket]) -> list[Bucket]:
+        """The buckets that can hold entries for `target`, in the order decisions read them."""
+        out: list[Bucket] = []
         if target is not None:
             b = self.exact.get(target)
             if b is not None:
-                b.collect(p, out)
+                out.append(b)
             if self.globs is not None:
-                self.globs.collect(target, p, out)
+                out.extend(self.globs.buckets_on(target))
         if self.any_target is not None:
-            self.any_target.collect(p, out)
+            out.append(self.any_target)
+        out.extend(common)
+        return out
 
 
 class RuleIndex:
-    """All rules, indexed. Built once per policy revision; read-only afterwards."""
+    """All rules, indexed. Built once per policy revision; afterwards only the bounded memos of views for
+    targets and methods no rule names exactly change (a lost or repeated insert there is harmless)."""
 
-    __slots__ = ("anything", "glob_methods", "methods", "sole")
+    __slots__ = ("anything", "glob_methods", "methods", "other_methods", "sole")
 
     def __init__(self, rules: Iterable[Rule], sole: SoleDecision) -> None:
         self.methods: dict[str, MethodIndex] = {}
         self.glob_methods: list[tuple[Pattern, Bucket]] = []
         self.anything: Bucket | None = None
+        self.other_methods: dict[tuple[str, str | None], View] = {}
         globbed: dict[str, tuple[Pattern, Bucket]] = {}
         for rule in rules:
             if rule.clauses is None:
@@ -192,47 +232,73 @@ class RuleIndex:
                 for target in clause.targets if clause.targets is not None else (None,):
                     mi.add(rule, target, sole, clause.method.literal)
         self.glob_methods = list(globbed.values())
+        for method, mi in self.methods.items():
+            common = self._common(method)
+            for t in (*mi.exact, None):
+                mi.views[t] = View(mi.buckets(t, common), t)
         self.sole = self._sole_table()
+
+    def _common(self, method: str) -> list[Bucket]:
+        """Buckets for every target of `method`: method globs that match it, then rules for anything."""
+        out = [bucket for pat, bucket in self.glob_methods if pat.matches(method)]
+        if self.anything is not None:
+            out.append(self.anything)
+        return out
 
     def _sole_table(self) -> dict[tuple[str, str, str], Decision]:
         """(method, exact target, exact principal id) → the decision, where one enforced allow rule alone
         decides: the common "this workload may call this tool" grant answered with a single dict probe.
 
-        Why: walking the buckets touches a dozen objects per decision, and with 10,000 rules spread over
-        as many callers those are cache misses (they made the spread benchmark 2-3x slower than 10 rules).
-        A slot is listed only when nothing else could reach it: no rule for any target or any method, no
-        method glob, no glob target matching it, no namespace or generic entry, one rule for that id, and
-        that rule has no argument schema. Everything else takes the general path, so semantics are unchanged.
+        Why: even one view touches half a dozen objects per decision, and with 10,000 rules spread over
+        as many callers those are cache misses. A slot is listed only when its view holds nothing but
+        entries for that id, all of one rule, and that rule is enforced, allows, and has no argument schema:
+        then no other rule can apply, so the answer is the one the general path would give.
         """
         out: dict[tuple[str, str, str], Decision] = {}
-        if self.anything is not None:
-            return out
         for method, mi in self.methods.items():
-            if mi.any_target is not None or any(pat.matches(method) for pat, _ in self.glob_methods):
-                continue
-            for target, bucket in mi.exact.items():
-                if bucket.by_ns or bucket.generic:
+            for target, view in mi.views.items():
+                if target is None or not view.only_id:
                     continue
-                if mi.globs is not None and any(
-                        e[1] is None or e[1].matches(target)
-                        for b in mi.globs.buckets_on(target) for e in b.entries()):
-                    continue
-                for pid, found in bucket.by_id.items():
+                for pid, found in view.by_id.items():
                     rule, _, _, ready = found[0]
                     if ready is None or rule.arguments is not None or any(e[0] is not rule for e in found):
                         continue
                     out[(method, target, pid)] = ready
         return out
 
-    def candidates(self, method: str, target: str | None, p: PrincipalLike) -> list[Entry]:
-        """Entries that may match; the caller still checks each entry's pending target/principal flags."""
-        out: list[Entry] = []
+    def view(self, method: str, target: str | None) -> View:
         mi = self.methods.get(method)
-        if mi is not None:
-            mi.collect(target, p, out)
-        for pat, bucket in self.glob_methods:
-            if pat.matches(method):
-                bucket.collect(p, out)
-        if self.anything is not None:
-            self.anything.collect(p, out)
-        return out
+        if mi is None:  # no rule names this method: only method globs and rules for anything apply
+            key = (method, target)
+            view = self.other_methods.get(key)
+            if view is None:
+                view = View(self._common(method), target)
+                _remember(self.other_methods, key, len(method) + len(target or ""), view)
+            return view
+        view = mi.views.get(target)
+        if view is not None:
+            return view
+        assert target is not None  # the None view is built at load time
+        view = mi.memo.get(target)
+        if view is None:
+            view = View(mi.buckets(target, self._common(method)), target)
+            _remember(mi.memo, target, len(target), view)
+        return view
+
+    def candidates(self, method: str, target: str | None, p: PrincipalLike) -> Sequence[Entry]:
+        """Entries that may match; the caller still checks each entry's pending principal flag."""
+        return self.view(method, target).collect(p)
+
+
+K = TypeVar("K")
+_MEMO_LIMIT: Final = 4096
+_MEMO_KEY_LIMIT: Final = 512
+
+
+def _remember(memo: dict[K, View], key: K, size: int, view: View) -> None:
+    # Callers choose these keys (tool names, URIs, methods): keep the memory bounded whatever they send.
+    if size > _MEMO_KEY_LIMIT:
+        return
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = view

@@ -66,6 +66,13 @@ class PrincipalMatcher:
     def exact_namespace(self) -> str | None:
         return self.namespace.literal if self.namespace is not None else None
 
+    @property
+    def namespace_only(self) -> bool:
+        """Whether an exact namespace is this matcher's only condition (then the index key settles it)."""
+        return (self.exact_namespace is not None and self.id is None and self.trust_domain is None
+                and self.service_account is None and self.sources is None and not self.claims
+                and not self.scopes and not self.groups and self.anonymous is None)
+
     def matches(self, p: PrincipalLike) -> bool:
         """The per-request check: same logic as `mismatch`, without building explanations."""
         if self.anonymous is not None and (p.source == "anonymous") is not self.anonymous:
