@@ -73,6 +73,11 @@ FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
+# Load L1-L3 against a real gateway, bounded (about 4 min; SOAK_SECONDS=1800 for the 30-min soak of
+# perf-reliability L1): writes tests/hardening/results/soak.json and the load section of docs/reliability.md.
+soak: $(STAMP) $(SYSDEPS)
+	$(BIN)/python -m tests.hardening.soak --update-doc
+
 # Bad-input corpus, differential oracle, property tests and faults; writes docs/reliability.md.
 harden: $(STAMP)
 	@rc=0; $(BIN)/python -m pytest tests/hardening -n 2 -q -p no:cacheprovider \

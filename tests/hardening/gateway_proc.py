@@ -2,8 +2,9 @@
 whole gateway (policy reload, kill -9, disk full) and for the soak. Loopback only.
 
 The upstream (`python -m tests.hardening.gateway_proc upstream PORT`) answers every JSON-RPC request with a
-result echoing its id, `GET /mcp` with an SSE stream that sends a comment every `SSE_TICK_S` (an idle session
-that stays open), and notifications with 202. It is deliberately trivial so the gateway is what is measured.
+result echoing its id (as an SSE stream for the tool `stream`, as JSON otherwise), `GET /mcp` with an SSE
+stream that sends `: open` and then a comment every `SSE_TICK_S` (an idle session that stays open), and
+notifications with 202. It is deliberately trivial so the gateway is what is measured.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ import httpx
 from examples.procs import ROOT, Proc, free_port
 
 SSE_TICK_S = 5.0
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 async def _serve_upstream(port: int) -> None:
@@ -33,25 +40,30 @@ async def _serve_upstream(port: int) -> None:
                         length = int(line[15:])
                 body = await reader.readexactly(length) if length else b""
                 if head.startswith(b"GET "):
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-                                 b"transfer-encoding: chunked\r\n\r\n")
+                    writer.write(SSE_HEAD + _chunk(b": open\n\n"))  # bench.sessions waits for this comment
                     while True:
-                        writer.write(b"d\r\n: keep-alive\n\n\r\n")
                         await writer.drain()
                         await asyncio.sleep(SSE_TICK_S)
+                        writer.write(_chunk(b": keep-alive\n\n"))
                 rid: Any = None
+                tool: Any = None
                 try:
                     doc = json.loads(body) if body else None
                     rid = doc.get("id") if isinstance(doc, dict) else None
-                except ValueError:
+                    tool = (doc.get("params") or {}).get("name") if isinstance(doc, dict) else None
+                except (ValueError, AttributeError):
                     pass
                 if rid is None:
                     writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
                 else:
                     out = json.dumps({"jsonrpc": "2.0", "id": rid,
                                       "result": {"content": [{"type": "text", "text": "ok"}]}}).encode()
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-                                 % len(out) + out)
+                    if tool == "stream":  # the answer as an SSE stream: a progress comment, the result, the end
+                        writer.write(SSE_HEAD + _chunk(b": working\n\n") + _chunk(b"event: message\ndata: " + out
+                                                                                    + b"\n\n") + b"0\r\n\r\n")
+                    else:
+                        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                     b"content-length: %d\r\n\r\n" % len(out) + out)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass

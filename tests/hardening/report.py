@@ -1,11 +1,13 @@
 """`make harden` summary: reads the junit XML of a tests/hardening run and writes docs/reliability.md (bad
-inputs tried per class, crashes, bypasses, open bugs, faults survived, generated inputs and fuzz executions).
+inputs tried per class, crashes, bypasses, open bugs, faults survived, generated inputs and fuzz executions,
+the load smoke figures, and the last `make soak` run from tests/hardening/results/soak.json).
 
     python -m tests.hardening.report JUNIT_XML OUT_MD
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -30,6 +32,7 @@ _FAULTS = {
     "f9": "audit disk full, then space returns",
     "f10": "SIGTERM with calls in flight",
 }
+_LOADS = {"l1": "soak (smoke)", "l2": "overload: shed and recover", "l3": "idle SSE fan-in"}
 # Failure messages the corpus and fault tests use for the two outcomes that matter most.
 _BYPASS = re.compile(r"reached the upstream|upstream received|forwards bodies|survived|never paused|"
                      r"forwarded body differs|upstream got a body")
@@ -64,9 +67,24 @@ def read_junit(path: Path) -> list[Result]:
     return out
 
 
-def render(results: list[Result]) -> tuple[str, int]:
+def _soak_section(path: Path) -> list[str]:
+    """The last `make soak` run, as `tests/hardening/soak.py` renders it (kept across `make harden` runs)."""
+    if not path.exists():
+        return ["", "## Load (`make soak`)", "", "No soak run recorded yet: run `make soak`."]
+    from dataclasses import fields
+
+    from tests.hardening.soak import Result as SoakResult
+    from tests.hardening.soak import markdown
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    res = SoakResult(**{f.name: raw[f.name] for f in fields(SoakResult) if f.name in raw})
+    return ["", markdown(res)]
+
+
+def render(results: list[Result], soak_json: Path | None = None) -> tuple[str, int]:
     corpus = [r for r in results if re.match(r"test_(request|sse|scenario)_case\[S\d+:", r.name)]
     faults = [r for r in results if re.match(r"test_f\d+_", r.name)]
+    loads = [r for r in results if re.match(r"test_l\d+_", r.name)]
     per_class: dict[str, Counter[str]] = defaultdict(Counter)
     for r in corpus:
         cls = re.search(r"\[(S\d+):", r.name).group(1)  # type: ignore[union-attr]
@@ -95,6 +113,8 @@ def render(results: list[Result]) -> tuple[str, int]:
         + ("" if not bypasses else " — " + ", ".join(f"`{r.name}`" for r in bypasses))
         + f"; {len(open_bypasses)} known and open (listed under Open bugs, reason `bypass:`)",
         f"* **Faults survived**: {survived}/{len(faults)}",
+        f"* **Load (smoke, L1-L3)**: {sum(r.outcome == 'passed' for r in loads)}/{len(loads)} held"
+        + ("" if not loads else " — " + "; ".join(_load_headline(r) for r in loads)),
         f"* **Open bugs** (known failing cases, marked `xfail` until fixed): {len(xfails)}",
         f"* **Other failures**: {sum(r not in bypasses and r not in crashes for r in failed)}",
         "",
@@ -116,6 +136,16 @@ def render(results: list[Result]) -> tuple[str, int]:
     if measured:
         lines += ["", "Measured during the fault runs:", ""]
         lines += [f"* `{name}`: {k.replace('_', ' ')} = {v}" for name, k, v in measured]
+    if loads:
+        lines += ["", "## Load (smoke run in `make test`)", "", "| load | test | outcome |", "|---|---|---|"]
+        for r in loads:
+            key = r.name.split("_")[1]
+            lines.append(f"| {key.upper()} {_LOADS.get(key, '')} | `{r.name}` | "
+                         f"{'held' if r.outcome == 'passed' else 'FAILED'} |")
+        lines += ["", "Measured:", ""]
+        lines += [f"* `{r.name}`: {k.replace('_', ' ')} = {v}" for r in loads for k, v in r.props.items()]
+    if soak_json is not None:
+        lines += _soak_section(soak_json)
     if fuzz:
         lines += ["", "## Coverage-guided fuzzing (smoke run)", "", "| target | executions |", "|---|---:|"]
         lines += [f"| `fuzz/fuzz_{t}.py` | {n} |" for t, n in sorted(fuzz.items())]
@@ -130,11 +160,23 @@ def render(results: list[Result]) -> tuple[str, int]:
     return "\n".join(lines), len(failed)
 
 
+def _load_headline(r: Result) -> str:
+    p = r.props
+    if r.name.startswith("test_l1_"):
+        return f"L1 {p.get('calls')} calls at {p.get('offered_rps')}/s, {p.get('errors')} errors"
+    if r.name.startswith("test_l2_"):
+        return f"L2 {p.get('shed')} shed (p99 {p.get('shed_p99_ms')} ms), recovered in {p.get('recovered_after_s')} s"
+    return f"L3 {p.get('kib_per_session')} KiB per idle SSE session"
+
+
+SOAK_JSON = Path(__file__).resolve().parent / "results" / "soak.json"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    text, failed = render(read_junit(Path(argv[0])))
+    text, failed = render(read_junit(Path(argv[0])), SOAK_JSON)
     Path(argv[1]).write_text(text, encoding="utf-8")
     print(text)
     return 1 if failed else 0
