@@ -71,8 +71,8 @@ Entry = tuple[Rule, Pattern | None, bool, Decision | None]
 """(rule, target pattern still to check or None, whether the principal still needs checking, the decision
 when this rule alone decides: precomputed for enforced allow rules on an exact target)."""
 
-SoleDecision = Callable[[Rule, str, str], Decision | None]
-"""(rule, method, exact target) → the decision that rule makes alone, or None to build it per request."""
+SoleDecision = Callable[[Rule, str, str | None], Decision | None]
+"""(rule, method, target) → the decision that rule makes alone, or None to build it per request."""
 
 
 class Bucket:
@@ -115,18 +115,20 @@ class View:
     settles the principal. A decision reads one view: a dict probe or two, whatever the number of rules.
 
     `nothing` is filled by the engine: the decision when no entry applies to the caller, which then depends
-    on neither the caller nor the arguments.
+    on neither the caller nor the arguments. Entries carry the decision their rule makes alone for this
+    target (`sole`), glob and any-target rules included, so a single matching grant needs no assembling.
     """
 
     __slots__ = ("by_id", "by_ns", "generic", "nothing", "only_id")
 
-    def __init__(self, buckets: Iterable[Bucket], target: str | None) -> None:
+    def __init__(self, buckets: Iterable[Bucket], method: str, target: str | None, sole: SoleDecision) -> None:
         by_id: dict[str, list[Entry]] = {}
         by_ns: dict[str, list[Entry]] = {}
         generic: list[Entry] = []
 
         def keep(found: Iterable[Entry]) -> list[Entry]:
-            return [(rule, None, pending, ready) for rule, pattern, pending, ready in found
+            return [(rule, None, pending, ready if ready is not None else sole(rule, method, target))
+                    for rule, pattern, pending, ready in found
                     if pattern is None or (target is not None and pattern.matches(target))]
 
         # Bucket order is kept within each list: a rule's first entry (whose `ready` decision is used
@@ -208,13 +210,14 @@ class RuleIndex:
     """All rules, indexed. Built once per policy revision; afterwards only the bounded memos of views for
     targets and methods no rule names exactly change (a lost or repeated insert there is harmless)."""
 
-    __slots__ = ("anything", "glob_methods", "methods", "other_methods", "sole")
+    __slots__ = ("_sole_fn", "anything", "glob_methods", "methods", "other_methods", "sole")
 
     def __init__(self, rules: Iterable[Rule], sole: SoleDecision) -> None:
         self.methods: dict[str, MethodIndex] = {}
         self.glob_methods: list[tuple[Pattern, Bucket]] = []
         self.anything: Bucket | None = None
         self.other_methods: dict[tuple[str, str | None], View] = {}
+        self._sole_fn = sole
         globbed: dict[str, tuple[Pattern, Bucket]] = {}
         for rule in rules:
             if rule.clauses is None:
@@ -235,7 +238,7 @@ class RuleIndex:
         for method, mi in self.methods.items():
             common = self._common(method)
             for t in (*mi.exact, None):
-                mi.views[t] = View(mi.buckets(t, common), t)
+                mi.views[t] = View(mi.buckets(t, common), method, t, sole)
         self.sole = self._sole_table()
 
     def _common(self, method: str) -> list[Bucket]:
@@ -245,7 +248,7 @@ class RuleIndex:
             out.append(self.anything)
         return out
 
-    def _sole_table(self) -> dict[tuple[str, str, str], Decision]:
+    def _sole_table(self) -> dict[str, Decision]:
         """(method, exact target, exact principal id) → the decision, where one enforced allow rule alone
         decides: the common "this workload may call this tool" grant answered with a single dict probe.
 
@@ -254,7 +257,7 @@ class RuleIndex:
         entries for that id, all of one rule, and that rule is enforced, allows, and has no argument schema:
         then no other rule can apply, so the answer is the one the general path would give.
         """
-        out: dict[tuple[str, str, str], Decision] = {}
+        out: dict[str, Decision] = {}
         for method, mi in self.methods.items():
             for target, view in mi.views.items():
                 if target is None or not view.only_id:
@@ -263,7 +266,9 @@ class RuleIndex:
                     rule, _, _, ready = found[0]
                     if ready is None or rule.arguments is not None or any(e[0] is not rule for e in found):
                         continue
-                    out[(method, target, pid)] = ready
+                    if "\x00" in method or "\x00" in target or "\x00" in pid:
+                        continue  # keeps the joined key unambiguous (see `sole_key`)
+                    out[sole_key(method, target, pid)] = ready
         return out
 
     def view(self, method: str, target: str | None) -> View:
@@ -272,7 +277,7 @@ class RuleIndex:
             key = (method, target)
             view = self.other_methods.get(key)
             if view is None:
-                view = View(self._common(method), target)
+                view = View(self._common(method), method, target, self._sole_fn)
                 _remember(self.other_methods, key, len(method) + len(target or ""), view)
             return view
         view = mi.views.get(target)
@@ -281,13 +286,20 @@ class RuleIndex:
         assert target is not None  # the None view is built at load time
         view = mi.memo.get(target)
         if view is None:
-            view = View(mi.buckets(target, self._common(method)), target)
+            view = View(mi.buckets(target, self._common(method)), method, target, self._sole_fn)
             _remember(mi.memo, target, len(target), view)
         return view
 
     def candidates(self, method: str, target: str | None, p: PrincipalLike) -> Sequence[Entry]:
         """Entries that may match; the caller still checks each entry's pending principal flag."""
         return self.view(method, target).collect(p)
+
+
+def sole_key(method: str, target: str, p_id: str) -> str:
+    """The key of `RuleIndex.sole`: one string, not a tuple, so a probe touches one key object (the tuple
+    and its three strings were cache misses with 10,000 grants). Table keys hold no other NUL, so a
+    caller's key with a NUL in a name never equals one."""
+    return f"{method}\x00{target}\x00{p_id}"
 
 
 K = TypeVar("K")

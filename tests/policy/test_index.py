@@ -140,3 +140,26 @@ def test_single_grant_shortcut_only_where_nothing_else_reaches(other: str) -> No
     for args in (None, {"n": 5}):
         got = policy.decide_one(BILLING, "tools/call", "t", args)
         assert observed(got) == reference(policy, BILLING, "tools/call", "t", args), args
+
+
+def test_views_of_unnamed_targets_are_bounded() -> None:
+    """Targets only globs reach get their view memoised; callers choose them, so the memo stays bounded."""
+    from mcpgate.policy import index as ix
+    policy = load_policy_text(HEADER + f"rules:\n  - {{id: r0, effect: allow, principals: ['{BILLING.id}'],"
+                              " tools: 'get_*'}\n")
+    for i in range(ix._MEMO_LIMIT + 10):
+        assert policy.decide_one(BILLING, "tools/call", f"get_{i}").rule_ids == ("r0",)
+        assert policy.decide_one(BILLING, "acme/other", f"x{i}").rule_ids == ("default",)
+    long_name = "get_" + "x" * (ix._MEMO_KEY_LIMIT + 1)
+    assert policy.decide_one(BILLING, "tools/call", long_name).rule_ids == ("r0",)
+    memo = policy._index.methods["tools/call"].memo
+    assert 0 < len(memo) <= ix._MEMO_LIMIT and long_name not in memo
+    assert len(policy._index.other_methods) <= ix._MEMO_LIMIT
+
+
+def test_joined_shortcut_key_cannot_be_forged_with_nul() -> None:
+    """The single-grant shortcut joins method, tool and caller id with NUL: tool `a<NUL>b` granted to `c` and
+    tool `a` asked for by `b<NUL>c` join to the same text, so names holding NUL are kept out of it."""
+    policy = load_policy_text(HEADER + 'rules:\n  - {id: r0, effect: allow, principals: [c], tools: "a\\0b"}\n')
+    assert policy.decide_one(Principal("c", "mtls"), "tools/call", "a\x00b").allowed
+    assert not policy.decide_one(Principal("b\x00c", "mtls"), "tools/call", "a").allowed
