@@ -88,6 +88,21 @@ def test_policy_table_is_read_from_text() -> None:
     assert ok is False  # 1.12 / 0.72 > 1.5: not flat
 
 
+def test_policy_tables_are_judged_each_on_its_own() -> None:
+    """Two tables (same requests, spread): a ratio compares sizes within one table, never across them."""
+    row = "{:>7}     0.01s    {:.2f}µs    1.00µs     80%\n"
+    text = (row.format(10, 0.40) + row.format(10000, 0.44) + "t(10k)/t(10) = 1.10\n\n"
+            + row.format(10, 0.20) + row.format(10000, 0.50) + "t(10k)/t(10) = 2.50\n")
+    data = components.parse_policy_text(text)
+    assert data is not None
+    headline, ok = components.COMPONENTS["policy"].extract(data)
+    assert "same requests:" in headline and "(t ratio 1.10)" in headline
+    assert "spread:" in headline and "(t ratio 2.50)" in headline
+    assert ok is False  # the spread table is not flat
+    flat = text.replace("0.20µs", "0.40µs").replace("0.50µs", "0.44µs")
+    assert components.COMPONENTS["policy"].extract(components.parse_policy_text(flat) or {})[1] is True
+
+
 def test_protocol_output_is_read_from_text() -> None:
     text = ("tools/call body: 290 bytes\n"
             "  decode_body + classify                3.10 µs/call\n"
