@@ -144,6 +144,7 @@ def render(results: list[Result], soak_json: Path | None = None) -> tuple[str, i
                          f"{'held' if r.outcome == 'passed' else 'FAILED'} |")
         lines += ["", "Measured:", ""]
         lines += [f"* `{r.name}`: {k.replace('_', ' ')} = {v}" for r in loads for k, v in r.props.items()]
+    lines += _amplification_section(results)
     if soak_json is not None:
         lines += _soak_section(soak_json)
     if fuzz:
@@ -158,6 +159,34 @@ def render(results: list[Result], soak_json: Path | None = None) -> tuple[str, i
         lines += [f"* `{r.name}`: {r.message.splitlines()[0][:300] if r.message else ''}" for r in failed]
     lines.append("")
     return "\n".join(lines), len(failed)
+
+
+def _amplification_section(results: list[Result]) -> list[str]:
+    """S18: the worst case per class from `test_s18_amplification_per_class` (its recorded properties)."""
+    amp = next((r for r in results if r.name == "test_s18_amplification_per_class"), None)
+    if amp is None:
+        return []
+    classes = sorted({k.split("_", 1)[0] for k in amp.props if re.match(r"S\d+_", k)}, key=lambda c: int(c[1:]))
+    lines = ["", "## Amplification (S18)", "",
+             "Gateway CPU time and peak memory per input byte for every request case of the corpus, as a multiple "
+             "of a normal request of the same size (`tests/hardening/test_amplification.py`); target at most "
+             f"10x. Outcome: **{'held' if amp.outcome == 'passed' else amp.outcome.upper()}**.", "",
+             "| class | what | cases | worst CPU x (case) | worst memory x (case) "
+             "| memory per input byte, inputs >= 64 KiB |",
+             "|---|---|---:|---|---|---|"]
+    for cls in classes:
+        p = amp.props
+        lines.append(f"| {cls} | {_CLASS_NAMES.get(cls, '')} | {p.get(cls + '_cases', '')} "
+                     f"| {p.get(cls + '_cpu_x', '')} | {p.get(cls + '_mem_x', '')} "
+                     f"| {p.get(cls + '_mem_per_input_byte', '-')} |")
+    lines += ["", "Not measured here: the multi-step scenario cases (S9 slowloris costs time, not bytes, and is "
+              "bounded by `client_header_s`; the S12/S13 scenarios) and S15, whose input is the upstream's bytes."]
+    tiny = [r for r in results if r.name.startswith("test_s18_") and r is not amp]
+    if tiny:
+        lines += ["", "Shapes beyond the corpus: "
+                  + ", ".join(f"`{r.name}` {'OPEN BUG (see Open bugs)' if r.outcome == 'xfail' else r.outcome}"
+                              for r in tiny) + "."]
+    return lines
 
 
 def _load_headline(r: Result) -> str:
